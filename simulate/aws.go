@@ -223,28 +223,36 @@ func (w *World) launchInstance(g *Group, cause string) *Instance {
 	return inst
 }
 
-// joinMesos registers the agent that runs on inst.
+// joinMesos registers the agent that runs on inst, with its pool's attributes and role. A machine that
+// maintenance has brought DOWN is refused, as the master refuses it until STOP_MAINTENANCE.
 func (w *World) joinMesos(inst *Instance, it InstanceType) {
-	g := w.groups[inst.Group]
-	pool := "default"
+	pool, role := "default", "*"
 	var extra map[string]string
-	if g != nil {
+	if g := w.groups[inst.Group]; g != nil {
 		pool = g.Pool
 		if p := w.scenario.pool(g.Pool); p != nil {
 			extra = p.Attributes
+			if p.Role != "" {
+				role = p.Role
+			}
 		}
 	}
 	hostname := inst.PrivateIP
 	if !w.network.Addr().IsLoopback() {
 		hostname = inst.PrivateDNS
 	}
+	if w.mode(MachineID{hostname, inst.PrivateIP}) == ModeDown {
+		return
+	}
 	attrs := agentAttributes(pool, extra, inst)
-	a := w.registerAgent(hostname, inst.PrivateIP, pool, attrs, "*", Resources{CPUs: it.CPUs, Mem: it.MemMiB, Disk: it.DiskMiB, GPUs: it.GPUs}, []PortRange{{31000, 32000}}, inst.ID)
+	a := w.registerAgent(hostname, inst.PrivateIP, pool, attrs, role, Resources{CPUs: it.CPUs, Mem: it.MemMiB, Disk: it.DiskMiB, GPUs: it.GPUs}, []PortRange{{31000, 32000}}, inst.ID)
 	inst.AgentID = a.ID
 }
 
+// agentAttributes builds an agent's attributes as its --attributes flag would: pool first, then the
+// pool's extra attributes by name, then what the instance knows about itself.
 func agentAttributes(pool string, extra map[string]string, inst *Instance) []Attribute {
-	attrs := []Attribute{{Name: "pool", Text: pool}}
+	attrs := []Attribute{parseAttribute("pool", pool)}
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
 		keys = append(keys, k)
@@ -280,7 +288,7 @@ func (w *World) terminateInstance(g *Group, inst *Instance, cause string) *Activ
 		// The machine is going away: the agent stops answering, the master removes it after the ping timeout.
 		a.disconnect = true
 		a.Active = false
-		w.after(agentRemovalDelay, func() { w.removeAgent(a, TaskLost) })
+		w.after(agentRemovalDelay, func() { w.markUnreachable(a) })
 	}
 	w.after(w.scenario.Timing.Termination.D(), func() {
 		inst.Lifecycle, inst.State, inst.TerminatedAt = LifecycleTerminated, InstanceTerminated, w.now
@@ -494,7 +502,7 @@ func (w *World) spotInterruption(instanceID, group string) (string, error) {
 			}
 		}
 	}
-	if inst == nil || inst.State != InstanceRunning {
+	if inst == nil || !inst.Spot || inst.State != InstanceRunning {
 		return "", errorf(KindNotFound, "InvalidInstanceID.NotFound", "no running spot instance %q to interrupt", instanceID)
 	}
 	inst.InterruptionAt = w.now.Add(spotNotice)

@@ -97,6 +97,10 @@ func (b *bus[E]) drop(s *Subscription[E]) {
 	}
 }
 
+// listening reports whether anyone subscribes. Callers check it before building an event: the copies
+// an event carries are most of the cost of a virtual-time replay that nobody watches.
+func (b *bus[E]) listening() bool { return len(b.subs) > 0 }
+
 // publish must be called with the world lock held. It never blocks.
 func (b *bus[E]) publish(e E) {
 	for s := range b.subs {

@@ -118,7 +118,7 @@ type faultState struct {
 	terminate counted
 }
 
-func (f *faultState) takeNeverJoin(rng *rand.Rand) bool { return f.neverJoin.take(rng) }
+func (f *faultState) takeNeverJoin(rng *rand.Rand) bool        { return f.neverJoin.take(rng) }
 func (f *faultState) takeTerminateRefusal(rng *rand.Rand) bool { return f.terminate.take(rng) }
 
 // Interception is what a face must do to one request instead of (or before) serving it.

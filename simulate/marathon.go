@@ -1,7 +1,12 @@
 package simulate
 
 import (
+	"bytes"
 	"encoding/json"
+	"maps"
+	"math"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -97,7 +102,10 @@ func defaultApp(id string) *App {
 	}
 }
 
-// apply changes the app by u; it reports whether the change needs a restart of the tasks.
+// apply changes the app by u; it reports whether the change needs a restart of the tasks. As in
+// Marathon (AppDefinition.isUpgrade compares the definitions), only a field whose value really changes
+// makes a new config version: go-marathon's UpdateApplication PUTs the whole app back, and a scale done
+// that way must not restart anything.
 func (a *App) apply(u AppUpdate) (restart bool) {
 	if u.Instances != nil {
 		a.Instances = *u.Instances
@@ -124,37 +132,51 @@ func (a *App) apply(u AppUpdate) (restart bool) {
 	if u.Role != nil && *u.Role != a.Role {
 		a.Role, restart = *u.Role, true
 	}
-	if u.Constraints != nil {
+	if u.Constraints != nil && !reflect.DeepEqual(normalConstraints(*u.Constraints), normalConstraints(a.Constraints)) {
 		a.Constraints, restart = cloneConstraints(*u.Constraints), true
 	}
-	if u.Labels != nil {
-		// Marathon makes a new version for any labels write, even an identical one, and restarts tasks.
+	if u.Labels != nil && !maps.Equal(*u.Labels, a.Labels) {
 		a.Labels, restart = cloneLabels(*u.Labels), true
 	}
-	if u.HealthChecks != nil {
+	if u.HealthChecks != nil && !slices.Equal(*u.HealthChecks, a.HealthChecks) {
 		a.HealthChecks, restart = append([]HealthCheck(nil), (*u.HealthChecks)...), true
 	}
-	if u.AcceptedResourceRoles != nil {
+	if u.AcceptedResourceRoles != nil && !slices.Equal(*u.AcceptedResourceRoles, a.AcceptedResourceRoles) {
 		a.AcceptedResourceRoles, restart = append([]string(nil), (*u.AcceptedResourceRoles)...), true
 	}
-	if u.UpgradeStrategy != nil {
+	if u.UpgradeStrategy != nil && *u.UpgradeStrategy != a.UpgradeStrategy {
 		a.UpgradeStrategy, restart = *u.UpgradeStrategy, true
 	}
 	if u.StartDelay != nil {
 		a.StartDelay = *u.StartDelay
 	}
 	for k, v := range u.Extra {
+		old, had := a.Extra[k]
+		if string(v) == "null" {
+			if had {
+				delete(a.Extra, k)
+				restart = true
+			}
+			continue
+		}
+		if had && bytes.Equal(old, v) {
+			continue
+		}
 		if a.Extra == nil {
 			a.Extra = map[string]json.RawMessage{}
 		}
-		if string(v) == "null" {
-			delete(a.Extra, k)
-		} else {
-			a.Extra[k] = append(json.RawMessage(nil), v...)
-		}
+		a.Extra[k] = append(json.RawMessage(nil), v...)
 		restart = true
 	}
 	return restart
+}
+
+// normalConstraints treats a nil and an empty constraint list alike.
+func normalConstraints(c [][]string) [][]string {
+	if len(c) == 0 {
+		return nil
+	}
+	return c
 }
 
 func cloneConstraints(in [][]string) [][]string {
@@ -201,7 +223,9 @@ func (w *World) validateApp(a *App) *Error {
 	return nil
 }
 
-// CreateApp creates an app (POST /v2/apps). It fails with KindConflict when the id exists.
+// CreateApp creates an app (POST /v2/apps). It fails with KindConflict when the id exists. The spec is
+// taken as given (a zero UpgradeStrategy means minimumHealthCapacity 0): start from DefaultApp to get
+// Marathon's defaults for the fields a request leaves out.
 func (w *World) CreateApp(spec App) (*App, DeploymentRef, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -214,11 +238,12 @@ func (w *World) CreateApp(spec App) (*App, DeploymentRef, error) {
 		return nil, DeploymentRef{}, err
 	}
 	app := w.addApp(spec)
-	ref := w.startDeployment(app, "StartApplication")
-	w.publishAPIPost(app)
-	w.reconcileApp(app)
-	return app, ref, nil
+	return app, w.beginChange(app, "StartApplication"), nil
 }
+
+// DefaultApp returns an app definition with Marathon's defaults (1 cpu, 128 MB, one port, backoff 1 s
+// × 1.15, upgradeStrategy 1/1) and the scenario-independent start delay of 5 s.
+func DefaultApp(id string) App { return *defaultApp(NormalizeAppID(id)) }
 
 // addApp registers an app with version now; it does not start a deployment.
 func (w *World) addApp(spec App) *App {
@@ -232,7 +257,28 @@ func (w *World) addApp(spec App) *App {
 	app.index = len(w.appList)
 	w.apps[app.ID] = &app
 	w.appList = append(w.appList, &app)
+	w.appsChanged++
 	return &app
+}
+
+// beginChange announces a change to app and starts its deployment, in the order Marathon's event bus
+// shows it (wire-facts §3.4): api_post_event and group_change_success, then deployment_info; the
+// deployment may finish at once (a scale to the current count).
+func (w *World) beginChange(app *App, action string) DeploymentRef {
+	w.publishAPIPost(app)
+	ref := w.startDeployment(app, action)
+	w.reconcileApp(app)
+	return ref
+}
+
+// nextVersion is the version a change made now gets. Marathon versions are timestamps; two changes in
+// one model instant (usual in virtual time) must still differ, or the tasks launched for the first
+// would count as current for the second.
+func (w *World) nextVersion(prev time.Time) time.Time {
+	if w.now.After(prev) {
+		return w.now
+	}
+	return prev.Add(time.Millisecond)
 }
 
 // UpdateApp changes or creates an app (PUT /v2/apps/{id} with partialUpdate). created tells whether a
@@ -242,10 +288,12 @@ func (w *World) UpdateApp(id string, u AppUpdate, force bool) (ref DeploymentRef
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.catchUp()
-	return w.updateApp(id, u, force)
+	return w.updateApp(id, u, force, false)
 }
 
-func (w *World) updateApp(id string, u AppUpdate, force bool) (ref DeploymentRef, created bool, err error) {
+// updateApp applies u; restart forces a new config version even when nothing in the definition changes
+// (POST /v2/apps/{id}/restart, and rollbacks, which the model has no version history for).
+func (w *World) updateApp(id string, u AppUpdate, force, restart bool) (ref DeploymentRef, created bool, err error) {
 	id = NormalizeAppID(id)
 	if u.Version != nil && !u.onlyScaleAndNoInstances() {
 		return DeploymentRef{}, false, &Error{Kind: KindInvalid, Message: "Object is not valid", Code: "/: The 'version' field may only be combined with the 'id' field."}
@@ -258,40 +306,38 @@ func (w *World) updateApp(id string, u AppUpdate, force bool) (ref DeploymentRef
 			return DeploymentRef{}, false, err
 		}
 		app = w.addApp(*spec)
-		ref := w.startDeployment(app, "StartApplication")
-		w.publishAPIPost(app)
-		w.reconcileApp(app)
-		return ref, true, nil
+		return w.beginChange(app, "StartApplication"), true, nil
 	}
 	if d := app.deployment; d != nil && !force {
-		return DeploymentRef{}, false, &Error{Kind: KindLocked, Message: "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.", Deployments: []string{d.ID}}
+		return DeploymentRef{}, false, lockedBy(d)
 	}
 	if u.Version != nil {
-		// A rollback to an older version: the simulator keeps no version history, so it is a restart.
-		u = AppUpdate{Labels: &app.Labels}
+		u, restart = AppUpdate{}, true
 	}
 	trial := *app
-	trial.Labels = cloneLabels(app.Labels)
-	restart := trial.apply(u)
+	trial.Extra = maps.Clone(app.Extra) // apply writes Extra in place
+	trial.apply(u)
 	if err := w.validateApp(&trial); err != nil {
 		return DeploymentRef{}, false, err
 	}
 	if d := app.deployment; d != nil {
 		w.cancelDeployment(d, "The upgrade has been cancelled")
 	}
-	app.apply(u)
-	app.Version = w.now
+	if app.apply(u) {
+		restart = true
+	}
+	app.Version = w.nextVersion(app.Version)
+	app.LastScalingAt = app.Version
 	action := "ScaleApplication"
 	if restart {
-		app.LastConfigChangeAt = w.now
+		app.LastConfigChangeAt = app.Version
 		action = "RestartApplication"
-	} else {
-		app.LastScalingAt = w.now
 	}
-	ref = w.startDeployment(app, action)
-	w.publishAPIPost(app)
-	w.reconcileApp(app)
-	return ref, false, nil
+	return w.beginChange(app, action), false, nil
+}
+
+func lockedBy(d *Deployment) *Error {
+	return &Error{Kind: KindLocked, Message: "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.", Deployments: []string{d.ID}}
 }
 
 func (u AppUpdate) onlyScaleAndNoInstances() bool { return u.onlyScale() && u.Instances == nil }
@@ -308,35 +354,34 @@ func (w *World) DeleteApp(id string, force bool) (DeploymentRef, error) {
 	}
 	if d := app.deployment; d != nil {
 		if !force {
-			return DeploymentRef{}, &Error{Kind: KindLocked, Message: "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.", Deployments: []string{d.ID}}
+			return DeploymentRef{}, lockedBy(d)
 		}
 		w.cancelDeployment(d, "The upgrade has been cancelled")
 	}
 	app.Instances = 0
-	app.Version = w.now
+	app.Version = w.nextVersion(app.Version)
 	ref := w.startDeployment(app, "StopApplication")
 	app.deployment.deleteOnDone = true
 	w.reconcileApp(app)
 	return ref, nil
 }
 
-// RestartApp replaces all of an app's tasks (POST /v2/apps/{id}/restart).
+// RestartApp replaces all of an app's tasks (POST /v2/apps/{id}/restart): a new config version with the
+// same definition, rolled out like any other restart. A running deployment locks the app unless force.
 func (w *World) RestartApp(id string, force bool) (DeploymentRef, error) {
-	labels := map[string]string{}
-	w.View(func(v *View) {
-		if a, ok := v.App(id); ok {
-			labels = cloneLabels(a.Labels)
-		}
-	})
-	ref, created, err := w.UpdateApp(id, AppUpdate{Labels: &labels}, force)
-	if err == nil && created {
-		return ref, errorf(KindNotFound, "", "App '%s' does not exist", NormalizeAppID(id))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.catchUp()
+	if _, ok := w.apps[NormalizeAppID(id)]; !ok {
+		return DeploymentRef{}, errorf(KindNotFound, "", "App '%s' does not exist", NormalizeAppID(id))
 	}
+	ref, _, err := w.updateApp(id, AppUpdate{}, force, true)
 	return ref, err
 }
 
 // KillTasks kills tasks by id (DELETE /v2/apps/{id}/tasks, POST /v2/tasks/delete). With scale the
-// app's instance count goes down by the number killed; otherwise Marathon replaces them.
+// app's instance count goes down by the number killed; otherwise Marathon replaces them. Unknown ids
+// are skipped.
 func (w *World) KillTasks(ids []string, scale bool) ([]Task, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -350,10 +395,11 @@ func (w *World) KillTasks(ids []string, scale bool) ([]Task, error) {
 		app := w.apps[t.AppID]
 		if scale && app != nil && app.Instances > 0 {
 			app.Instances--
-			app.Version, app.LastScalingAt = w.now, w.now
+			app.Version = w.nextVersion(app.Version)
+			app.LastScalingAt = app.Version
 		}
 		w.killTask(t, "killed by request", 0)
-		killed = append(killed, *t)
+		killed = append(killed, taskCopy(t))
 	}
 	return killed, nil
 }
@@ -375,7 +421,8 @@ func (w *World) DeleteDeployment(id string, force bool) (DeploymentRef, error) {
 		}
 		// Rollback: Marathon reverts to the previous version; we keep the running tasks' count.
 		app.Instances = liveCount(app)
-		app.Version = w.now
+		app.Version = w.nextVersion(app.Version)
+		app.LastScalingAt = app.Version
 		ref := w.startDeployment(app, "ScaleApplication")
 		w.reconcileApp(app)
 		return ref, nil
@@ -423,18 +470,33 @@ func (w *World) startDeployment(app *App, action string) DeploymentRef {
 	d := &Deployment{ID: w.uuid(), Version: app.Version, AppID: app.ID, Action: action, CurrentStep: 1, TotalSteps: 1, StartedAt: w.now}
 	app.deployment = d
 	w.deployments = append(w.deployments, d)
-	w.marathonEvents.publish(MarathonEvent{Type: EventDeploymentInfo, Time: w.now, AppID: app.ID, Deployment: *d, App: appSpec(app)})
+	if w.marathonEvents.listening() {
+		w.marathonEvents.publish(MarathonEvent{Type: EventDeploymentInfo, Time: w.now, AppID: app.ID, Deployment: *d, App: appSpec(app)})
+	}
 	return DeploymentRef{ID: d.ID, Version: app.Version}
 }
 
 func (w *World) cancelDeployment(d *Deployment, reason string) {
 	w.dropDeployment(d)
-	app := w.apps[d.AppID]
+	if !w.marathonEvents.listening() {
+		return
+	}
 	var spec App
-	if app != nil {
+	if app := w.apps[d.AppID]; app != nil {
 		spec = appSpec(app)
 	}
 	w.marathonEvents.publish(MarathonEvent{Type: EventDeploymentFailed, Time: w.now, AppID: d.AppID, Deployment: *d, App: spec, Reason: reason})
+}
+
+// finishDeployment ends a deployment that reached its goal: it leaves the list first, so that a client
+// reacting to deployment_success already finds it gone (go-marathon's WaitOnDeployment polls for that).
+func (w *World) finishDeployment(app *App, d *Deployment) {
+	w.dropDeployment(d)
+	if w.marathonEvents.listening() {
+		spec := appSpec(app)
+		w.marathonEvents.publish(MarathonEvent{Type: EventDeploymentStepOK, Time: w.now, AppID: app.ID, Deployment: *d, App: spec})
+		w.marathonEvents.publish(MarathonEvent{Type: EventDeploymentSuccess, Time: w.now, AppID: app.ID, Deployment: *d, App: spec})
+	}
 }
 
 func (w *World) dropDeployment(d *Deployment) {
@@ -457,64 +519,119 @@ func appSpec(a *App) App {
 }
 
 func (w *World) publishAPIPost(app *App) {
+	if !w.marathonEvents.listening() {
+		return
+	}
 	w.marathonEvents.publish(MarathonEvent{Type: EventAPIPost, Time: w.now, AppID: app.ID, App: appSpec(app)})
 	w.marathonEvents.publish(MarathonEvent{Type: EventGroupChangeSuccess, Time: w.now, AppID: app.ID, App: appSpec(app)})
 }
 
-// need is how many tasks of the app's current config version are still to be launched.
-func (w *World) need(app *App) int {
-	n := app.Instances
-	for _, t := range app.tasks {
-		if t.State != TaskKilling && t.Version.Equal(app.LastConfigChangeAt) {
-			n--
-		}
-	}
-	if n < 0 {
-		return 0
-	}
-	return n
+// minHealthy is how many tasks must stay ready during a restart (upgradeStrategy.minimumHealthCapacity).
+func (a *App) minHealthy() int {
+	return int(math.Ceil(float64(a.Instances)*a.UpgradeStrategy.MinimumHealthCapacity - 1e-9))
 }
 
-// reconcileApp makes the app's tasks converge on its spec: extra tasks are killed (youngest first, as
-// Marathon's default killSelection), old-version tasks are replaced once new ones are ready
-// (upgradeStrategy minimumHealthCapacity 1), missing ones are queued, and a finished deployment ends.
+// maxCapacity is how many tasks may run at once during a restart (upgradeStrategy.maximumOverCapacity).
+func (a *App) maxCapacity() int {
+	return a.Instances + int(math.Floor(float64(a.Instances)*a.UpgradeStrategy.MaximumOverCapacity+1e-9))
+}
+
+// taskCounts splits the app's tasks that are not being killed into current-version ones (fresh, of
+// which ready are running and healthy) and older-version ones.
+func (a *App) taskCounts() (fresh, ready, old int) {
+	for _, t := range a.tasks {
+		switch {
+		case t.State == TaskKilling:
+		case !t.Version.Equal(a.LastConfigChangeAt):
+			old++
+		default:
+			fresh++
+			if a.ready(t) {
+				ready++
+			}
+		}
+	}
+	return fresh, ready, old
+}
+
+// ready reports whether a task counts as up for a deployment: running, and healthy when the app has
+// health checks.
+func (a *App) ready(t *Task) bool {
+	return t.State == TaskRunning && (len(a.HealthChecks) == 0 || t.Healthy)
+}
+
+// need is how many tasks of the app's current config version can be launched now: the missing ones,
+// held back during a restart so that old and new together stay within maxCapacity.
+func (w *World) need(app *App) int {
+	fresh, _, old := app.taskCounts()
+	n := app.Instances - fresh
+	if room := app.maxCapacity() - fresh - old; room < n {
+		n = room
+	}
+	return max(n, 0)
+}
+
+// reconcileApp makes the app's tasks converge on its spec: extra tasks are killed (not yet running
+// first, then youngest, as Marathon's default killSelection), old-version tasks are killed as new ones
+// become ready (upgradeStrategy), missing ones are queued, and a finished deployment ends.
+//
+// Killing a task ends it, and ending a task asks for a reconcile of its app: that nested request becomes
+// another pass of the outermost call, so a pass never runs on a task list changed under its feet and
+// events come out in causal order (all kills, then deployment_success).
 func (w *World) reconcileApp(app *App) {
+	if app.reconciling {
+		app.reconcileAgain = true
+		return
+	}
+	app.reconciling = true
+	for again := true; again; again = app.reconcileAgain {
+		app.reconcileAgain = false
+		w.reconcileOnce(app)
+	}
+	app.reconciling = false
+}
+
+func (w *World) reconcileOnce(app *App) {
 	var fresh, old []*Task
 	ready := 0
 	for _, t := range app.tasks {
-		if t.State == TaskKilling {
-			continue
-		}
-		if t.Version.Equal(app.LastConfigChangeAt) {
+		switch {
+		case t.State == TaskKilling:
+		case t.Version.Equal(app.LastConfigChangeAt):
 			fresh = append(fresh, t)
-			if t.State == TaskRunning && (len(app.HealthChecks) == 0 || t.Healthy) {
+			if app.ready(t) {
 				ready++
 			}
-		} else {
+		default:
 			old = append(old, t)
 		}
 	}
 	if extra := len(fresh) - app.Instances; extra > 0 {
 		sort.SliceStable(fresh, func(i, j int) bool { return killFirst(fresh[i], fresh[j]) })
 		for _, t := range fresh[:extra] {
+			if app.ready(t) {
+				ready--
+			}
 			w.killTask(t, "scale down", 0)
 		}
-		if ready > app.Instances {
-			ready = app.Instances
+		fresh = fresh[extra:]
+	}
+	if len(old) > 0 {
+		keep := max(app.minHealthy()-ready, 0)
+		// With no room to launch a new task and none on its way, Marathon kills one old task to make
+		// progress even when that dips below minimumHealthCapacity (TaskReplaceActor).
+		inFlight := len(fresh) - ready
+		if len(fresh) < app.Instances && inFlight == 0 && len(fresh)+keep >= app.maxCapacity() {
+			keep = max(app.maxCapacity()-len(fresh)-1, 0)
+		}
+		if extra := len(old) - keep; extra > 0 {
+			sort.SliceStable(old, func(i, j int) bool { return killFirst(old[i], old[j]) })
+			for _, t := range old[:extra] {
+				w.killTask(t, "upgrade", 0)
+			}
 		}
 	}
-	allowedOld := app.Instances - ready
-	if allowedOld < 0 {
-		allowedOld = 0
-	}
-	if extra := len(old) - allowedOld; extra > 0 {
-		sort.SliceStable(old, func(i, j int) bool { return old[i].Version.Before(old[j].Version) })
-		for _, t := range old[:extra] {
-			w.killTask(t, "upgrade", 0)
-		}
-	}
-	need := w.need(app)
-	if need > 0 {
+	if w.need(app) > 0 {
 		if app.queueSince.IsZero() {
 			app.queueSince = w.now
 		}
@@ -525,15 +642,22 @@ func (w *World) reconcileApp(app *App) {
 	w.checkDeployment(app)
 }
 
-// killFirst orders tasks for scale-down: not-yet-running first, then the youngest.
+// killFirst orders tasks for scale-down: not-yet-running first, then the oldest version, then the
+// youngest.
 func killFirst(a, b *Task) bool {
 	ar, br := a.State == TaskRunning, b.State == TaskRunning
 	if ar != br {
 		return !ar
 	}
+	if !a.Version.Equal(b.Version) {
+		return a.Version.Before(b.Version)
+	}
 	return a.StagedAt.After(b.StagedAt)
 }
 
+// checkDeployment ends the app's deployment when its goal is reached: for a stop, no task left (and
+// the app goes, with app_terminated_event); otherwise exactly Instances tasks, all of the current
+// version and ready. Tasks still being killed keep a deployment open, as in Marathon.
 func (w *World) checkDeployment(app *App) {
 	d := app.deployment
 	if d == nil {
@@ -541,10 +665,8 @@ func (w *World) checkDeployment(app *App) {
 	}
 	if d.deleteOnDone {
 		if len(app.tasks) == 0 {
-			w.dropDeployment(d)
+			w.finishDeployment(app, d)
 			w.removeApp(app)
-			w.marathonEvents.publish(MarathonEvent{Type: EventDeploymentStepOK, Time: w.now, AppID: app.ID, Deployment: *d, App: appSpec(app)})
-			w.marathonEvents.publish(MarathonEvent{Type: EventDeploymentSuccess, Time: w.now, AppID: app.ID, Deployment: *d, App: appSpec(app)})
 			w.marathonEvents.publish(MarathonEvent{Type: EventAppTerminated, Time: w.now, AppID: app.ID})
 		}
 		return
@@ -553,13 +675,11 @@ func (w *World) checkDeployment(app *App) {
 		return
 	}
 	for _, t := range app.tasks {
-		if t.State != TaskRunning || !t.Version.Equal(app.LastConfigChangeAt) || (len(app.HealthChecks) > 0 && !t.Healthy) {
+		if !t.Version.Equal(app.LastConfigChangeAt) || !app.ready(t) {
 			return
 		}
 	}
-	w.dropDeployment(d)
-	w.marathonEvents.publish(MarathonEvent{Type: EventDeploymentStepOK, Time: w.now, AppID: app.ID, Deployment: *d, App: appSpec(app)})
-	w.marathonEvents.publish(MarathonEvent{Type: EventDeploymentSuccess, Time: w.now, AppID: app.ID, Deployment: *d, App: appSpec(app)})
+	w.finishDeployment(app, d)
 }
 
 func (w *World) removeApp(app *App) {
@@ -568,6 +688,7 @@ func (w *World) removeApp(app *App) {
 	w.appList[app.index].index = app.index
 	w.appList = w.appList[:last]
 	delete(w.apps, app.ID)
+	w.appsChanged++
 }
 
 // taskID makes a Marathon task id: the app id with '/' turned into '_', a dot, and a UUID.
@@ -584,14 +705,14 @@ func (w *World) launchTask(app *App, a *Agent, ports []uint64) *Task {
 		Host:      a.Hostname,
 		IP:        a.IP,
 		Ports:     ports,
-		Resources: app.PerInstance(),
+		Resources: app.PerInstance().milli(),
 		State:     TaskStaging,
 		StagedAt:  w.now,
 		Version:   app.LastConfigChangeAt,
 	}
 	t.Statuses = []TaskStatus{{State: TaskStaging, Timestamp: w.now}}
 	a.tasks = append(a.tasks, t)
-	a.Allocated = a.Allocated.Add(t.Resources)
+	a.Allocated = a.Allocated.Add(t.Resources).milli()
 	a.appTasks[app.ID]++
 	for _, p := range ports {
 		a.usedPorts[p] = true
@@ -599,15 +720,13 @@ func (w *World) launchTask(app *App, a *Agent, ports []uint64) *Task {
 	app.tasks = append(app.tasks, t)
 	w.tasks[t.ID] = t
 	w.stats.TasksLaunched++
-	w.mesosEvents.publish(MesosEvent{Type: MesosTaskAdded, Time: w.now, Task: taskCopy(t), AgentID: a.ID})
-	w.publishStatus(t)
-	version := t.Version
-	starting := app.StartDelay / 2
-	if starting > time.Second {
-		starting = time.Second
+	if w.mesosEvents.listening() {
+		w.mesosEvents.publish(MesosEvent{Type: MesosTaskAdded, Time: w.now, Task: taskCopy(t), AgentID: a.ID})
 	}
-	w.after(starting, func() { w.advanceTask(t, TaskStarting, version) })
-	w.after(app.StartDelay, func() { w.advanceTask(t, TaskRunning, version) })
+	w.publishStatus(t)
+	starting := min(app.StartDelay/2, time.Second)
+	w.after(starting, func() { w.advanceTask(t, TaskStarting) })
+	w.after(app.StartDelay, func() { w.advanceTask(t, TaskRunning) })
 	return t
 }
 
@@ -618,7 +737,10 @@ func taskCopy(t *Task) Task {
 	return c
 }
 
-func (w *World) advanceTask(t *Task, state TaskState, version time.Time) {
+// advanceTask moves a live task to STARTING or RUNNING. A task that was killed or lost meanwhile stays
+// as it is. Health checks are modelled as passing at once: Marathon starts checking when the task runs,
+// and a simulated task is healthy by construction.
+func (w *World) advanceTask(t *Task, state TaskState) {
 	if t.State.Terminal() || t.State == TaskKilling || w.tasks[t.ID] != t {
 		return
 	}
@@ -630,19 +752,27 @@ func (w *World) advanceTask(t *Task, state TaskState, version time.Time) {
 	if state == TaskRunning {
 		t.StartedAt = w.now
 	}
-	w.mesosEvents.publish(MesosEvent{Type: MesosTaskUpdated, Time: w.now, Task: taskCopy(t), AgentID: t.AgentID})
+	if w.mesosEvents.listening() {
+		w.mesosEvents.publish(MesosEvent{Type: MesosTaskUpdated, Time: w.now, Task: taskCopy(t), AgentID: t.AgentID})
+	}
 	w.publishStatus(t)
 	app := w.apps[t.AppID]
-	if state == TaskRunning && app != nil && len(app.HealthChecks) > 0 {
+	if app == nil {
+		return
+	}
+	if state == TaskRunning && len(app.HealthChecks) > 0 {
 		t.Healthy = true
-		w.marathonEvents.publish(MarathonEvent{Type: EventHealthChanged, Time: w.now, AppID: app.ID, Task: taskCopy(t), Alive: true})
+		if w.marathonEvents.listening() {
+			w.marathonEvents.publish(MarathonEvent{Type: EventHealthChanged, Time: w.now, AppID: app.ID, Task: taskCopy(t), Alive: true})
+		}
 	}
-	if app != nil {
-		w.reconcileApp(app)
-	}
+	w.reconcileApp(app)
 }
 
 func (w *World) publishStatus(t *Task) {
+	if !w.marathonEvents.listening() {
+		return
+	}
 	w.marathonEvents.publish(MarathonEvent{Type: EventStatusUpdate, Time: w.now, AppID: t.AppID, Task: taskCopy(t)})
 	w.marathonEvents.publish(MarathonEvent{Type: EventInstanceChanged, Time: w.now, AppID: t.AppID, Task: taskCopy(t)})
 }
@@ -655,22 +785,20 @@ func (w *World) killTask(t *Task, reason string, grace time.Duration) {
 	t.State = TaskKilling
 	t.killReason = reason
 	t.Statuses = append(t.Statuses, TaskStatus{State: TaskKilling, Timestamp: w.now})
-	w.mesosEvents.publish(MesosEvent{Type: MesosTaskUpdated, Time: w.now, Task: taskCopy(t), AgentID: t.AgentID})
+	if w.mesosEvents.listening() {
+		w.mesosEvents.publish(MesosEvent{Type: MesosTaskUpdated, Time: w.now, Task: taskCopy(t), AgentID: t.AgentID})
+	}
 	w.publishStatus(t)
 	w.stats.TasksKilled++
 	if grace <= 0 {
 		w.endTask(t, TaskKilled, reason)
 		return
 	}
-	w.after(grace, func() {
-		if w.tasks[t.ID] == t {
-			w.endTask(t, TaskKilled, reason)
-		}
-	})
+	w.after(grace, func() { w.endTask(t, TaskKilled, reason) })
 }
 
-// endTask moves a task to a terminal state and frees what it held; Marathon then replaces it if its
-// app still wants it.
+// endTask moves a live task to a terminal state and frees what it held; Marathon then replaces it if
+// its app still wants it. A task that already ended is left alone.
 func (w *World) endTask(t *Task, state TaskState, reason string) {
 	if w.tasks[t.ID] != t {
 		return
@@ -682,32 +810,32 @@ func (w *World) endTask(t *Task, state TaskState, reason string) {
 	if state == TaskLost || state == TaskGone {
 		w.stats.TasksLost++
 	}
-	if a, ok := w.agents[t.AgentID]; ok {
+	a, onAgent := w.agents[t.AgentID]
+	if onAgent {
 		a.tasks = removeTask(a.tasks, t)
-		a.Allocated = a.Allocated.Sub(t.Resources)
+		a.Allocated = a.Allocated.Sub(t.Resources).milli()
 		if a.appTasks[t.AppID]--; a.appTasks[t.AppID] <= 0 {
 			delete(a.appTasks, t.AppID)
 		}
 		for _, p := range t.Ports {
 			delete(a.usedPorts, p)
 		}
-		if len(a.tasks) == 0 {
-			// Float drift from many adds and subtracts must not leave a phantom allocation.
-			a.Allocated = Resources{}
-		}
 	}
 	w.completedTasks = append(w.completedTasks, t)
-	if len(w.completedTasks) > completedTaskLimit {
-		w.completedTasks = w.completedTasks[len(w.completedTasks)-completedTaskLimit:]
+	if len(w.completedTasks) > 2*completedTaskLimit {
+		// Trim in batches: one copy per completedTaskLimit endings instead of one per ending.
+		w.completedTasks = append(w.completedTasks[:0], w.completedTasks[len(w.completedTasks)-completedTaskLimit:]...)
 	}
-	w.mesosEvents.publish(MesosEvent{Type: MesosTaskUpdated, Time: w.now, Task: taskCopy(t), AgentID: t.AgentID})
+	if w.mesosEvents.listening() {
+		w.mesosEvents.publish(MesosEvent{Type: MesosTaskUpdated, Time: w.now, Task: taskCopy(t), AgentID: t.AgentID})
+	}
 	w.publishStatus(t)
 	w.freed()
 	if app := w.apps[t.AppID]; app != nil {
 		app.tasks = removeTask(app.tasks, t)
 		w.reconcileApp(app)
 	}
-	if a, ok := w.agents[t.AgentID]; ok {
+	if onAgent {
 		w.checkDrain(a)
 	}
 }

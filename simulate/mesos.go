@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -312,6 +313,11 @@ func (w *World) DrainAgent(agentID string, maxGrace *time.Duration, markGone boo
 		return err
 	}
 	a, ok := w.agents[agentID]
+	if !ok && w.unreachable[agentID] {
+		// Mesos records the drain of an unreachable agent and applies it if the agent comes back; a
+		// simulated machine that went away never does.
+		return nil
+	}
 	if !ok {
 		return errorf(KindBadRequest, "", "Unknown agent")
 	}
@@ -333,7 +339,8 @@ func (w *World) DrainAgent(agentID string, maxGrace *time.Duration, markGone boo
 	if maxGrace != nil && *maxGrace < grace {
 		grace = *maxGrace
 	}
-	for _, t := range a.tasks {
+	// Copy: a kill without grace ends the task at once, which takes it out of a.tasks mid-loop.
+	for _, t := range slices.Clone(a.tasks) {
 		w.killTask(t, "drain", grace)
 	}
 	w.checkDrain(a)
@@ -415,6 +422,11 @@ func (w *World) MarkAgentGone(agentID string) error {
 	if w.goneAgents[agentID] {
 		return nil
 	}
+	if w.unreachable[agentID] {
+		delete(w.unreachable, agentID)
+		w.goneAgents[agentID] = true
+		return nil
+	}
 	a, ok := w.agents[agentID]
 	if !ok {
 		return errorf(KindNotFound, "", "Agent '%s' not found", agentID)
@@ -423,6 +435,21 @@ func (w *World) MarkAgentGone(agentID string) error {
 	w.removeAgent(a, TaskGone)
 	return nil
 }
+
+// markUnreachable removes an agent whose machine stopped answering, as the master does after the ping
+// timeout. Unlike an agent removed by maintenance, it stays known as unreachable, so MARK_AGENT_GONE
+// (the clean-up after terminating its instance) still succeeds for it.
+func (w *World) markUnreachable(a *Agent) {
+	if _, ok := w.agents[a.ID]; !ok {
+		return
+	}
+	w.unreachable[a.ID] = true
+	w.removeAgent(a, TaskLost)
+}
+
+// AgentUnreachable reports whether an agent was removed because its machine went away (and was not
+// marked gone since).
+func (v *View) AgentUnreachable(id string) bool { return v.w.unreachable[id] }
 
 // AgentGone reports whether an agent id was marked gone.
 func (v *View) AgentGone(id string) bool { return v.w.goneAgents[id] }

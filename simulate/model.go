@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"time"
 )
@@ -27,6 +28,14 @@ func (r Resources) Sub(o Resources) Resources {
 // Scale returns r × n.
 func (r Resources) Scale(n float64) Resources {
 	return Resources{r.CPUs * n, r.Mem * n, r.Disk * n, r.GPUs * n}
+}
+
+// milli rounds each amount to three decimals, the fixed-point precision of Mesos scalars. Keeping an
+// agent's running allocation on that grid stops the drift of thousands of float adds and subtracts
+// (0.1 cpu tasks), which would otherwise let Allocated creep past Total or leave a phantom remainder.
+func (r Resources) milli() Resources {
+	round := func(f float64) float64 { return math.Round(f*1000) / 1000 }
+	return Resources{round(r.CPUs), round(r.Mem), round(r.Disk), round(r.GPUs)}
 }
 
 // PortRange is an inclusive range of ports, as in Mesos' RANGES resource.
@@ -115,12 +124,15 @@ type Agent struct {
 	usedPorts  map[uint64]bool
 	index      int
 	appTasks   map[string]int
-	unreachAt  time.Time
 	disconnect bool
 }
 
 // Tasks returns the agent's non-terminal tasks, oldest first.
 func (a *Agent) Tasks() []*Task { return a.tasks }
+
+// Connected reports whether the agent still answers the master. An agent whose machine is shutting
+// down is disconnected (and inactive) until the master removes it after the ping timeout.
+func (a *Agent) Connected() bool { return !a.disconnect }
 
 // Free returns the resources not allocated to tasks.
 func (a *Agent) Free() Resources { return a.Total.Sub(a.Allocated) }
@@ -236,6 +248,10 @@ type App struct {
 	delayUntil time.Time
 	deployment *Deployment
 	index      int
+	// reconciling and reconcileAgain turn the re-entry of reconcileApp (a kill it makes ends a task,
+	// which asks for another reconcile) into another pass of the outer call instead of recursion.
+	reconciling    bool
+	reconcileAgain bool
 }
 
 // Tasks returns the app's non-terminal tasks, oldest first.
@@ -278,8 +294,6 @@ type Deployment struct {
 	CurrentStep  int
 	TotalSteps   int
 	StartedAt    time.Time
-	targetTasks  int
-	targetVer    time.Time
 	deleteOnDone bool
 }
 

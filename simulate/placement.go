@@ -242,17 +242,18 @@ func fieldValue(a *Agent, field string) (string, bool) {
 	return "", false
 }
 
-var regexCache = map[string]*regexp.Regexp{}
-
-func fullMatch(pattern, s string) bool {
-	re, ok := regexCache[pattern]
+// fullMatch reports whether s matches a LIKE/UNLIKE pattern as a whole, as Marathon's constraints do.
+// Compiled patterns are kept per world (under its lock), never in a package variable that two worlds
+// would share.
+func (w *World) fullMatch(pattern, s string) bool {
+	re, ok := w.regexps[pattern]
 	if !ok {
 		var err error
 		re, err = regexp.Compile("^(?:" + pattern + ")$")
 		if err != nil {
 			return false
 		}
-		regexCache[pattern] = re
+		w.regexps[pattern] = re
 	}
 	return re.MatchString(s)
 }
@@ -285,11 +286,11 @@ func (cs *constraintState) fits(a *Agent) bool {
 				return false
 			}
 		case "LIKE":
-			if !has || !fullMatch(arg, v) {
+			if !has || !cs.w.fullMatch(arg, v) {
 				return false
 			}
 		case "UNLIKE":
-			if has && fullMatch(arg, v) {
+			if has && cs.w.fullMatch(arg, v) {
 				return false
 			}
 		case "MAX_PER":

@@ -1,16 +1,15 @@
 package simulate
 
 import (
-	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
 	"math/rand"
+	"net/netip"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -258,22 +257,28 @@ func LoadScenario(nameOrFile string) (*Scenario, error) {
 	return ParseScenario(data)
 }
 
-// ParseScenario decodes a YAML scenario, fills in defaults and validates it; unknown keys are errors.
+// ParseScenario decodes a YAML scenario, fills in defaults and validates it. Every problem is reported
+// at once, each with its field path: unknown keys, values of the wrong type, and invalid values. Only a
+// YAML syntax error stops early (it is reported with its line).
 func ParseScenario(data []byte) (*Scenario, error) {
-	var sc Scenario
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&sc); err != nil && !errors.Is(err, io.EOF) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
+	errs := ValidationErrors(checkShape(&doc))
+	var sc Scenario
+	if len(doc.Content) > 0 {
+		// The decoder stops at nothing: what is well formed is decoded, so that Validate can report the
+		// value problems in the same pass as the shape problems checkShape found.
+		_ = doc.Decode(&sc)
+	}
 	sc.Defaults()
-	if errs := sc.Validate(); len(errs) > 0 {
+	errs = append(errs, sc.Validate()...)
+	if len(errs) > 0 {
 		return nil, errs
 	}
 	return &sc, nil
 }
-
-
 
 // Defaults fills in every unset field with its documented default.
 func (sc *Scenario) Defaults() {
@@ -383,6 +388,9 @@ func (sc *Scenario) Validate() ValidationErrors {
 	if _, err := time.Parse(time.RFC3339, sc.Start); err != nil {
 		add("start: %q is not an RFC 3339 time, e.g. \"2026-01-05T00:00:00Z\"", sc.Start)
 	}
+	if pf, err := netip.ParsePrefix(sc.Network); err != nil || !pf.Addr().Is4() || pf.Bits() > 24 {
+		add("network: %q is not an IPv4 network of /24 or larger, e.g. \"10.0.0.0/16\"", sc.Network)
+	}
 	if !VersionAtLeast(sc.Mesos.Version, 1, 0) {
 		add("mesos.version: %q is not a Mesos version (X.Y.Z, 1.0.0 or later)", sc.Mesos.Version)
 	}
@@ -450,7 +458,12 @@ func (sc *Scenario) Validate() ValidationErrors {
 		dur(p+".at", wl.At)
 		if wl.Diurnal != nil {
 			d := wl.Diurnal
-			if !matchesAny(d.Apps, apps) {
+			if wl.App != "" || wl.Instances != nil || wl.RequestsPerSecond != nil {
+				add("%s: diurnal takes its apps from diurnal.apps; app, instances and requests_per_second do not combine with it", p)
+			}
+			if d.Apps == "" {
+				add("%s.diurnal.apps: required, an app id or glob such as \"/web/*\"", p)
+			} else if !matchesAny(d.Apps, apps) {
 				add("%s.diurnal.apps: %q matches no app", p, d.Apps)
 			}
 			if d.MinInstances < 0 || d.MaxInstances < d.MinInstances {
@@ -482,22 +495,65 @@ func (sc *Scenario) Validate() ValidationErrors {
 		ff := f.Fault
 		ff.Delay = f.Delay.D()
 		errs = append(errs, ff.Validate(p)...)
+		sc.validateFaultTarget(p, ff, groups, add)
 	}
 	return errs
 }
 
+// validateFaultTarget checks what a scheduled fault refers to, which only the scenario can tell.
+func (sc *Scenario) validateFaultTarget(p string, f Fault, groups map[string]bool, add func(string, ...any)) {
+	if f.Target != nil {
+		n := 0
+		switch f.Kind {
+		case FaultMesosLeaderChange:
+			n = sc.Mesos.Masters
+		case FaultMarathonLeaderChange:
+			n = sc.Marathon.Instances
+		default:
+			add("%s.target: only for %s and %s", p, FaultMesosLeaderChange, FaultMarathonLeaderChange)
+		}
+		if n > 0 && (*f.Target < 0 || *f.Target >= n) {
+			add("%s.target: %d is not an instance index in [0, %d)", p, *f.Target, n)
+		}
+	}
+	if f.Group != "" && !groups[f.Group] {
+		add("%s.group: %q is not one of the scenario's groups", p, f.Group)
+	}
+}
+
 func (sc *Scenario) validateTiming(add func(string, ...any), dur func(string, Duration)) {
 	t := sc.Timing
-	switch t.BootDelay.Kind {
-	case "", "fixed", "uniform", "normal", "lognormal":
+	bd := t.BootDelay
+	p := "timing.boot_delay"
+	for _, f := range []struct {
+		name string
+		d    Duration
+	}{{"value", bd.Value}, {"min", bd.Min}, {"max", bd.Max}, {"mean", bd.Mean}, {"stddev", bd.Stddev}} {
+		dur(p+"."+f.name, f.d)
+	}
+	need := func(kind string, fields ...string) {
+		for _, f := range fields {
+			set := map[string]bool{"value": bd.Value.Set(), "min": bd.Min.Set(), "max": bd.Max.Set(), "mean": bd.Mean.Set()}[f]
+			if !set {
+				add("%s.%s: required for distribution %s", p, f, kind)
+			}
+		}
+	}
+	switch bd.Kind {
+	case "", "fixed":
+		need("fixed", "value")
+	case "uniform":
+		need("uniform", "min", "max")
+		if bd.Max.D() < bd.Min.D() {
+			add("%s: max (%s) is below min (%s)", p, bd.Max.raw, bd.Min.raw)
+		}
+	case "normal", "lognormal":
+		need(bd.Kind, "mean")
 	default:
-		add("timing.boot_delay.distribution: %q is not one of fixed, uniform, normal, lognormal", t.BootDelay.Kind)
+		add("%s.distribution: %q is not one of fixed, uniform, normal, lognormal", p, bd.Kind)
 	}
-	for name, d := range map[string]Duration{"value": t.BootDelay.Value, "min": t.BootDelay.Min, "max": t.BootDelay.Max, "mean": t.BootDelay.Mean, "stddev": t.BootDelay.Stddev} {
-		dur("timing.boot_delay."+name, d)
-	}
-	if t.BootDelay.Kind == "uniform" && t.BootDelay.Max.D() < t.BootDelay.Min.D() {
-		add("timing.boot_delay: max (%s) is below min (%s)", t.BootDelay.Max.raw, t.BootDelay.Min.raw)
+	if bd.Sigma < 0 {
+		add("%s.sigma: %g must not be negative", p, bd.Sigma)
 	}
 	dur("timing.instance_pending", t.InstancePending)
 	dur("timing.termination", t.Termination)
@@ -527,6 +583,9 @@ func (sc *Scenario) validateApps(add func(string, ...any), dur func(string, Dura
 		}
 		if a.Count < 0 {
 			add("%s.count: %d must be 0 or more", p, a.Count)
+		}
+		if a.Ports != nil && (*a.Ports < 0 || *a.Ports > 64) {
+			add("%s.ports: %d must be between 0 and 64", p, *a.Ports)
 		}
 		dur(p+".start_delay", a.StartDelay)
 		for j, c := range a.Constraints {
@@ -643,8 +702,8 @@ func (w *World) bootstrap(sc *Scenario) error {
 	w.place()
 	// Tasks of the initial state are already running when the scenario starts.
 	for _, app := range w.appList {
-		for _, t := range app.tasks {
-			w.advanceTask(t, TaskRunning, t.Version)
+		for _, t := range slices.Clone(app.tasks) {
+			w.advanceTask(t, TaskRunning)
 		}
 	}
 	w.timeline = w.timeline[:0]
@@ -668,9 +727,19 @@ func (w *World) matchingApps(pattern string) []*App {
 	return out
 }
 
+// setInstances is how the workload scales an app: a forced PUT, as an operator's script would send. An
+// app on its way out (DELETE in progress) is left alone, or the workload would resurrect it.
+func (w *World) setInstances(app *App, n int) {
+	if d := app.deployment; d != nil && d.deleteOnDone {
+		return
+	}
+	if n != app.Instances {
+		_, _, _ = w.updateApp(app.ID, AppUpdate{Instances: &n}, true, false)
+	}
+}
+
 func (w *World) scheduleWorkload(sc *Scenario, start time.Time) {
 	for _, wl := range sc.Workload {
-		wl := wl
 		if wl.Diurnal != nil {
 			w.scheduleDiurnal(*wl.Diurnal, start.Add(wl.At.D()))
 			continue
@@ -680,28 +749,69 @@ func (w *World) scheduleWorkload(sc *Scenario, start time.Time) {
 				if wl.RequestsPerSecond != nil {
 					app.RequestRate = *wl.RequestsPerSecond
 				}
-				if wl.Instances != nil && *wl.Instances != app.Instances {
-					n := *wl.Instances
-					_, _, _ = w.updateApp(app.ID, AppUpdate{Instances: &n}, true)
+				if wl.Instances != nil {
+					w.setInstances(app, *wl.Instances)
 				}
 			}
 		})
 	}
 }
 
+// diurnalApp is one app a diurnal workload drives: its stable peak offset, and the instance count the
+// wave last asked for.
+type diurnalApp struct {
+	app    *App
+	offset time.Duration
+	last   int
+}
+
 // scheduleDiurnal moves each matching app along a cosine wave peaking at the time of day d.Peak,
 // shifted per app by a stable offset within ±d.Spread so that apps do not all peak at once.
+//
+// The wave writes an app's instance count only when the count it asks for changes. Someone else's
+// change (the hibernator putting the app to sleep, an operator) therefore stands until the wave moves
+// on; a flat wave (min_instances = max_instances) only ever drives the request rate.
 func (w *World) scheduleDiurnal(d DiurnalSpec, from time.Time) {
+	var (
+		apps []diurnalApp
+		gen  = ^uint64(0)
+	)
+	// The app set is re-matched only when apps come or go: matching every app id against the glob each
+	// minute is most of the cost of a long replay.
+	refresh := func() {
+		prev := make(map[*App]int, len(apps))
+		for _, da := range apps {
+			prev[da.app] = da.last
+		}
+		apps = apps[:0]
+		for _, app := range w.matchingApps(d.Apps) {
+			last, ok := prev[app]
+			if !ok {
+				last = -1
+			}
+			apps = append(apps, diurnalApp{app: app, offset: appOffset(app.ID, d.Spread.D()), last: last})
+		}
+		gen = w.appsChanged
+	}
+	period := d.Period.D()
+	// Phases are measured from a peak at d.Peak after the Unix epoch (a UTC midnight), so a 24h wave
+	// peaks at that time of day and any other period stays continuous across midnight.
+	epochPeak := time.Unix(0, 0).Add(d.Peak.D())
 	var tick func()
 	tick = func() {
-		day := w.now.Truncate(24 * time.Hour)
-		for _, app := range w.matchingApps(d.Apps) {
-			phase := w.now.Sub(day.Add(d.Peak.D())) + appOffset(app.ID, d.Spread.D())
-			x := 0.5 + 0.5*math.Cos(2*math.Pi*phase.Seconds()/d.Period.D().Seconds())
+		if gen != w.appsChanged {
+			refresh()
+		}
+		base := w.now.Sub(epochPeak) % period
+		for i := range apps {
+			da := &apps[i]
+			phase := (base + da.offset) % period
+			x := 0.5 + 0.5*math.Cos(2*math.Pi*phase.Seconds()/period.Seconds())
 			n := d.MinInstances + int(math.Round(x*float64(d.MaxInstances-d.MinInstances)))
-			app.RequestRate = d.RPSMin + x*(d.RPSMax-d.RPSMin)
-			if n != app.Instances {
-				_, _, _ = w.updateApp(app.ID, AppUpdate{Instances: &n}, true)
+			da.app.RequestRate = d.RPSMin + x*(d.RPSMax-d.RPSMin)
+			if n != da.last {
+				da.last = n
+				w.setInstances(da.app, n)
 			}
 		}
 		w.after(d.Every.D(), tick)

@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -31,9 +32,11 @@ func Synthetic(agents, apps int) *Scenario {
 		cpus, mem float64
 	}{{0.25, 256}, {0.5, 512}, {1, 1024}, {1, 2048}, {2, 4096}}
 	// m5.4xlarge offers 16 cpus / 61440 MiB; the mean shape asks ~0.95 cpus, so the peak instance count
-	// that keeps the cluster ~60% allocated by cpu is agents×16×0.6/0.95.
+	// that keeps the cluster ~60% allocated by cpu is agents×16×0.6/0.95, and each app peaks at its
+	// share of it. (The spread of ±3h keeps the apps' peaks from all coinciding, so the real peak is a
+	// little lower.)
 	peakInstances := float64(agents) * 16 * 0.6 / 0.95
-	maxPerApp := int(peakInstances/float64(apps)*2) + 1
+	maxPerApp := max(int(math.Round(peakInstances/float64(apps))), 1)
 	for i := 0; i < apps; i++ {
 		s := shapes[i%len(shapes)]
 		sc.Apps = append(sc.Apps, AppSpec{

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strconv"
 	"sync"
@@ -37,6 +38,7 @@ type World struct {
 	modes           map[MachineID]MachineMode
 	schedule        []MaintenanceWindow
 	goneAgents      map[string]bool
+	unreachable     map[string]bool
 	completedTasks  []*Task
 	mesosEvents     bus[MesosEvent]
 	mesosSubscribed map[*Subscription[MesosEvent]]int
@@ -52,6 +54,8 @@ type World struct {
 	placeDirty      bool
 	freedGeneration uint64
 	failedAt        map[placeKey]uint64
+	appsChanged     uint64 // bumped when an app is added or removed; keys cached app selections
+	regexps         map[string]*regexp.Regexp
 
 	// AWS
 	region       string
@@ -105,6 +109,8 @@ func New(sc *Scenario, clock Clock, opts Options) (*World, error) {
 		agentByIP:       map[string]*Agent{},
 		modes:           map[MachineID]MachineMode{},
 		goneAgents:      map[string]bool{},
+		unreachable:     map[string]bool{},
+		regexps:         map[string]*regexp.Regexp{},
 		mesosSubscribed: map[*Subscription[MesosEvent]]int{},
 		marathons:       sc.Marathon.Instances,
 		apps:            map[string]*App{},
@@ -331,15 +337,24 @@ func (v *View) MarathonLeader() int { return v.w.marathonLeader }
 func (v *View) Agents() []*Agent {
 	out := make([]*Agent, len(v.w.agentList))
 	copy(out, v.w.agentList)
-	sort.Slice(out, func(i, j int) bool { return out[i].RegisteredAt.Before(out[j].RegisteredAt) || (out[i].RegisteredAt.Equal(out[j].RegisteredAt) && out[i].ID < out[j].ID) })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].RegisteredAt.Before(out[j].RegisteredAt) || (out[i].RegisteredAt.Equal(out[j].RegisteredAt) && out[i].ID < out[j].ID)
+	})
 	return out
 }
 
 // Agent returns a registered agent by id.
 func (v *View) Agent(id string) (*Agent, bool) { a, ok := v.w.agents[id]; return a, ok }
 
-// CompletedTasks returns recently finished tasks, oldest first (bounded).
-func (v *View) CompletedTasks() []*Task { return v.w.completedTasks }
+// CompletedTasks returns the most recently finished tasks (at most 1000, as the master keeps), oldest
+// first.
+func (v *View) CompletedTasks() []*Task {
+	ct := v.w.completedTasks
+	if len(ct) > completedTaskLimit {
+		ct = ct[len(ct)-completedTaskLimit:]
+	}
+	return ct
+}
 
 // Schedule returns the maintenance schedule.
 func (v *View) Schedule() []MaintenanceWindow { return v.w.schedule }

@@ -1,0 +1,267 @@
+package mesos
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
+	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpmaster"
+	"github.com/mesos/mesos-go/api/v1/lib/master"
+	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
+	"go.uber.org/zap"
+)
+
+// maxErrorBody bounds how much of an error body is kept (the master's texts are one line).
+const maxErrorBody = 4 << 10
+
+// statusError is what our httpcli error mapper makes of a response with status ≥ 300. mesos-go's own
+// mapper (apierrors) hides the status code and prefixes the master's text with its own, sometimes
+// wrong, words (409 becomes "incompatible API version", wire-facts §2); ours keeps both as they were.
+type statusError struct {
+	status   int
+	body     string
+	location string // the Location header of a 307
+}
+
+func (e *statusError) Error() string { return http.StatusText(e.status) + ": " + e.body }
+
+func mapError(res *http.Response) error {
+	if res == nil || res.StatusCode < 300 {
+		return nil
+	}
+	var body []byte
+	if res.Body != nil {
+		body, _ = io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
+		_ = res.Body.Close()
+	}
+	return &statusError{status: res.StatusCode, body: strings.TrimSpace(string(body)), location: res.Header.Get("Location")}
+}
+
+// noLeaderText is the master's 503 body when no master is elected (wire-facts §1.2).
+const noLeaderText = "No leader elected"
+
+// sender returns a mesos-go sender for one master. httpcli.Client must not be reconfigured while in
+// use, so each attempt gets its own (it is a small struct over the shared *http.Client).
+func (c *Client) sender(base *url.URL) calls.Sender {
+	opts := []httpcli.Opt{
+		httpcli.Endpoint(base.String() + apiPath),
+		// mesos-go's default codec is protobuf (wire-facts §2); Marmot, and its simulator, speak JSON.
+		httpcli.Codec(codecs.ByMediaType[codecs.MediaTypeJSON]),
+		httpcli.Do(c.http.Do),
+		httpcli.ErrorMapper(mapError),
+	}
+	if c.auth != "" {
+		opts = append(opts, httpcli.DefaultHeader("Authorization", c.auth))
+	}
+	return httpmaster.NewSender(httpcli.New(opts...).Send)
+}
+
+// candidates lists the masters to try: the remembered leader first, then the configured ones in order.
+func (c *Client) candidates() []*url.URL {
+	c.mu.Lock()
+	leader := c.leader
+	c.mu.Unlock()
+	out := []*url.URL{leader}
+	for _, m := range c.masters {
+		if m.String() != leader.String() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (c *Client) setLeader(base *url.URL) {
+	c.mu.Lock()
+	old := c.leader
+	c.leader = base
+	c.mu.Unlock()
+	if old.String() != base.String() {
+		c.log.Info("mesos leader changed", zap.String("from", old.String()), zap.String("to", base.String()))
+	}
+}
+
+// exchange is one open answer from the leading master.
+type exchange struct {
+	resp   mesoslib.Response
+	master string
+	cancel context.CancelFunc // ends the request; call it after reading the body
+}
+
+func (x *exchange) close() {
+	if x.resp != nil {
+		_ = x.resp.Close()
+	}
+	x.cancel()
+}
+
+// roundTrip sends call to the leading master and returns its open, successful answer.
+//
+// mesos-go neither follows the master's 307 nor knows other masters (wire-facts §1.2, §2), so this does:
+// a 307 re-targets the call at the Location (protocol-relative, resolved against the current scheme);
+// a 503 or a transport failure moves on to the next master; any other answer is final. The master that
+// answers becomes the remembered leader. Each attempt is bounded by c.timeout: for a stream only until
+// the answer's headers arrive, otherwise until the caller closes the exchange.
+func (c *Client) roundTrip(ctx context.Context, call *master.Call, stream bool) (*exchange, error) {
+	name := call.GetType().String()
+	log := c.log.With(zap.String("call", name))
+	queue := c.candidates()
+	tried := map[string]bool{}
+	hops := 0
+	var last *Error
+	for len(queue) > 0 {
+		base := queue[0]
+		queue = queue[1:]
+		if tried[base.String()] {
+			continue
+		}
+		tried[base.String()] = true
+		x, err := c.attempt(ctx, base, call, stream)
+		if err == nil {
+			c.setLeader(base)
+			return x, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var se *statusError
+		switch {
+		case errors.As(err, &se) && se.status == http.StatusTemporaryRedirect:
+			next, rerr := redirectTarget(base, se.location)
+			switch {
+			case rerr != nil || hops >= maxRedirects:
+				last = &Error{Kind: ErrNoLeader, Call: name, Master: base.String(), Status: se.status, Message: redirectProblem(se.location, rerr), Err: rerr}
+			case tried[next.String()]:
+				// A stale pointer back at a master that already failed (or redirected) in this call: keep
+				// its answer as the one to report, unless there is none.
+				if last == nil {
+					last = &Error{Kind: ErrNoLeader, Call: name, Master: base.String(), Status: se.status, Message: "redirected back to " + next.String()}
+				}
+			default:
+				hops++
+				log.Debug("following mesos leader redirect", zap.String("master", base.String()), zap.String("leader", next.String()))
+				queue = append([]*url.URL{next}, queue...)
+			}
+		case errors.As(err, &se) && se.status == http.StatusServiceUnavailable:
+			kind := ErrUnavailable
+			if strings.Contains(se.body, noLeaderText) {
+				kind = ErrNoLeader
+			}
+			last = &Error{Kind: kind, Call: name, Master: base.String(), Status: se.status, Message: se.body}
+			log.Debug("mesos master unavailable, trying the next", zap.String("master", base.String()), zap.String("message", se.body))
+		case errors.As(err, &se):
+			// A master that answers anything but 307/503 is the leader (standbys redirect first).
+			c.setLeader(base)
+			return nil, &Error{Kind: kindOf(se.status), Call: name, Master: base.String(), Status: se.status, Message: se.body}
+		case isProtocolError(err):
+			return nil, &Error{Kind: ErrProtocol, Call: name, Master: base.String(), Message: err.Error(), Err: err}
+		default:
+			last = &Error{Kind: ErrUnavailable, Call: name, Master: base.String(), Message: err.Error(), Err: err}
+			log.Debug("mesos master unreachable, trying the next", zap.String("master", base.String()), zap.Error(err))
+		}
+	}
+	return nil, last
+}
+
+// attempt sends call to one master.
+func (c *Client) attempt(ctx context.Context, base *url.URL, call *master.Call, stream bool) (*exchange, error) {
+	actx, cancel := context.WithCancel(ctx)
+	// A timer rather than context.WithTimeout, because for a stream only the wait for the headers is
+	// bounded; for a call it runs on until the body is read.
+	timer := time.AfterFunc(c.timeout, cancel)
+	resp, err := c.sender(base).Send(actx, calls.NonStreaming(call))
+	if err != nil {
+		timer.Stop()
+		if resp != nil {
+			_ = resp.Close()
+		}
+		cancel()
+		if ctx.Err() == nil && actx.Err() != nil && !isStatus(err) {
+			err = &timeoutError{after: c.timeout, err: err}
+		}
+		return nil, err
+	}
+	if stream {
+		timer.Stop()
+	}
+	return &exchange{resp: resp, master: base.String(), cancel: func() { timer.Stop(); cancel() }}, nil
+}
+
+type timeoutError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *timeoutError) Error() string { return "no answer within " + e.after.String() + ": " + e.err.Error() }
+func (e *timeoutError) Unwrap() error { return context.DeadlineExceeded }
+
+func isStatus(err error) bool {
+	var se *statusError
+	return errors.As(err, &se)
+}
+
+func isProtocolError(err error) bool {
+	var pe httpcli.ProtocolError
+	return errors.As(err, &pe)
+}
+
+// redirectTarget resolves a 307's Location, which the master sends protocol-relative
+// ("//leader:5050/api/v1", wire-facts §1.2), against the master that sent it.
+func redirectTarget(from *url.URL, location string) (*url.URL, error) {
+	if location == "" {
+		return nil, errors.New("307 without a Location")
+	}
+	loc, err := url.Parse(location)
+	if err != nil {
+		return nil, err
+	}
+	to := (&url.URL{Scheme: from.Scheme, Host: from.Host, Path: from.Path + apiPath}).ResolveReference(loc)
+	if to.Host == "" {
+		return nil, errors.New("307 Location names no host")
+	}
+	return masterBase(to), nil
+}
+
+func redirectProblem(location string, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "more than " + strconv.Itoa(maxRedirects) + " leader redirects, last to " + location
+}
+
+// get sends a GET_* call and decodes the answer, which must be of the call's own type.
+func (c *Client) get(ctx context.Context, call *master.Call) (*master.Response, error) {
+	x, err := c.roundTrip(ctx, call, false)
+	if err != nil {
+		return nil, err
+	}
+	defer x.close()
+	var r master.Response
+	if err := x.resp.Decode(&r); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &Error{Kind: ErrProtocol, Call: call.GetType().String(), Master: x.master, Message: "decoding the answer: " + err.Error(), Err: err}
+	}
+	if r.GetType().String() != call.GetType().String() {
+		return nil, &Error{Kind: ErrProtocol, Call: call.GetType().String(), Master: x.master, Message: "answer of type " + r.GetType().String()}
+	}
+	return &r, nil
+}
+
+// post sends a mutating call; the master answers 200 (or 202) with no body (wire-facts §1.1).
+func (c *Client) post(ctx context.Context, call *master.Call) error {
+	x, err := c.roundTrip(ctx, call, false)
+	if err != nil {
+		return err
+	}
+	x.close()
+	return nil
+}

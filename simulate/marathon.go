@@ -90,6 +90,7 @@ type DeploymentRef struct {
 func defaultApp(id string) *App {
 	return &App{
 		ID:                    id,
+		Instances:             1, // app.raml: instances default 1
 		CPUs:                  1,
 		Mem:                   128,
 		Ports:                 1,

@@ -299,10 +299,7 @@ func (cs *constraintState) fits(a *Agent) bool {
 				return false
 			}
 		case "GROUP_BY":
-			if !has {
-				return false
-			}
-			if counts[v] > cs.minCount(field) {
+			if !has || !groupByFits(v, arg, counts) {
 				return false
 			}
 		}
@@ -310,20 +307,27 @@ func (cs *constraintState) fits(a *Agent) bool {
 	return true
 }
 
-// minCount is the fewest tasks of the app on any value of field among active agents.
-func (cs *constraintState) minCount(field string) int {
-	min := -1
-	for _, a := range cs.w.agentList {
-		if v, ok := fieldValue(a, field); ok {
-			if c := cs.counts[field][v]; min < 0 || c < min {
-				min = c
+// groupByFits is Marathon's GROUP_BY check (Constraints.checkGroupBy): an offer whose value holds none
+// of the app's tasks yet always fits; otherwise there must be at least the asked number of groups
+// already, and the offer's group must be one of the smallest. Without a number, nothing forces new
+// groups, so tasks may pile up on the first value: Marathon users pass the number of groups for an
+// even spread.
+func groupByFits(v, arg string, counts map[string]int) bool {
+	n := counts[v]
+	if n == 0 {
+		return true
+	}
+	groups, smallest := 0, -1
+	for _, c := range counts {
+		if c > 0 {
+			groups++
+			if smallest < 0 || c < smallest {
+				smallest = c
 			}
 		}
 	}
-	if min < 0 {
-		return 0
-	}
-	return min
+	minimum, _ := strconv.Atoi(arg)
+	return groups >= minimum && n == smallest
 }
 
 // validateConstraint returns what is wrong with a constraint, or "".
@@ -334,9 +338,16 @@ func validateConstraint(c []string) string {
 	switch strings.ToUpper(c[1]) {
 	case "UNIQUE":
 		return ""
-	case "CLUSTER", "IS", "GROUP_BY":
+	case "CLUSTER", "IS":
 		if strings.ToUpper(c[1]) == "IS" && len(c) != 3 {
 			return "IS requires a value"
+		}
+		return ""
+	case "GROUP_BY":
+		if len(c) == 3 {
+			if n, err := strconv.Atoi(c[2]); err != nil || n < 0 {
+				return "GROUP_BY takes an optional number of groups"
+			}
 		}
 		return ""
 	case "LIKE", "UNLIKE":

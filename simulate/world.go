@@ -195,7 +195,12 @@ func (w *World) View(fn func(v *View)) {
 }
 
 // catchUp runs every timed event due by the clock's time. It must be called with the lock held.
+//
+// It first places what the previous call left waiting (a PUT that raised instances, a task that died),
+// at the model time of that call: placing it only at the clock's new time would shift every launch
+// that follows a change by however long the caller waited before its next call.
 func (w *World) catchUp() {
+	w.place()
 	target := w.clock.Now()
 	for len(w.timeline) > 0 && !w.timeline[0].at.After(target) {
 		at := w.timeline[0].at

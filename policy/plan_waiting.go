@@ -1,0 +1,119 @@
+package policy
+
+import (
+	"sort"
+	"strings"
+)
+
+// demandItem is a run of identical waiting instances of one app that count as demand.
+type demandItem struct {
+	app   string
+	need  Resources
+	count int
+}
+
+// classifyWaiting decides, entry by entry, whether Marathon's waiting instances justify capacity.
+// Only entries whose offers were declined for lack of resources do: a constraint, a role, a launch
+// backoff or agents in maintenance are not cured by a new agent.
+func (p *planner) classifyWaiting() {
+	shapes := p.knownShapes()
+	p.ref = largest(shapes)
+	for _, e := range p.snap.Waiting {
+		if e.Count <= 0 {
+			continue
+		}
+		r := waitingReason(e)
+		if r == WaitingCapacityShort && !anyFits(shapes, e.Resources) {
+			r = WaitingTooLargeForShapes
+		}
+		p.plan.Waiting = append(p.plan.Waiting, WaitingDecision{AppID: e.AppID, Count: e.Count, Reason: r})
+		if r == WaitingCapacityShort {
+			p.demand = append(p.demand, demandItem{app: e.AppID, need: e.Resources, count: e.Count})
+			p.plan.ScaleUp.Counted += e.Count
+		}
+	}
+	sort.SliceStable(p.plan.Waiting, func(i, j int) bool { return p.plan.Waiting[i].AppID < p.plan.Waiting[j].AppID })
+}
+
+// waitingReason reads a queue entry's rejection summary. Marathon counts each declined offer under
+// the first reason that failed, in the funnel order role, constraint, reservation, maintenance,
+// resources; so any Insufficient* count means agents that pass the constraints lack room.
+func waitingReason(e QueueEntry) Reason {
+	if e.Delayed {
+		return WaitingLaunchBackoff
+	}
+	top, topCount := "", 0
+	for _, r := range e.Rejections {
+		switch {
+		case r.Declined <= 0:
+		case strings.HasPrefix(r.Reason, "Insufficient"):
+			return WaitingCapacityShort
+		case r.Declined > topCount:
+			top, topCount = r.Reason, r.Declined
+		}
+	}
+	switch top {
+	case "":
+		return WaitingNoOffers
+	case "UnfulfilledConstraint":
+		return WaitingConstraint
+	case "UnfulfilledRole":
+		return WaitingRole
+	case "NoCorrespondingReservationFound":
+		return WaitingReservation
+	case "AgentMaintenance":
+		return WaitingAgentMaintenance
+	case "DeclinedScarceResources":
+		return WaitingScarceResources
+	}
+	return WaitingOtherRejection
+}
+
+// knownShapes returns the distinct agent shapes of the pool: its groups' and its agents'.
+func (p *planner) knownShapes() []Resources {
+	seen := map[Resources]bool{}
+	var out []Resources
+	add := func(r Resources) {
+		if !r.IsZero() && !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	for i := range p.groups {
+		add(p.groups[i].shape)
+	}
+	for i := range p.agents {
+		add(p.agents[i].a.Total)
+	}
+	return out
+}
+
+func anyFits(shapes []Resources, need Resources) bool {
+	for _, s := range shapes {
+		if s.Fits(need) {
+			return true
+		}
+	}
+	return false
+}
+
+// sortForPacking orders demand largest first (first-fit decreasing), by the dominant share of each
+// item in the largest shape; ties by app id, so that plans are deterministic.
+func sortForPacking(items []demandItem, ref Resources) {
+	sort.SliceStable(items, func(i, j int) bool {
+		si, sj := items[i].need.Share(ref), items[j].need.Share(ref)
+		if si != sj {
+			return si > sj
+		}
+		return items[i].app < items[j].app
+	})
+}
+
+// largest returns the component-wise maximum of the shapes.
+func largest(shapes []Resources) Resources {
+	var m Resources
+	for _, s := range shapes {
+		m = Resources{max(m.CPUs, s.CPUs), max(m.Mem, s.Mem), max(m.Disk, s.Disk), max(m.GPUs, s.GPUs)}
+	}
+	return m
+}

@@ -23,56 +23,67 @@ type metric struct {
 // The result is sorted by name.
 func (s *server) metrics(v *simulate.View) []metric {
 	idx, _, ok := v.MesosLeader()
-	elected := ok && idx == s.index
+	var c clusterCounts
+	if ok && idx == s.index {
+		c = countCluster(v)
+	}
 	g := map[string]float64{
-		"master/elected":     0,
-		"master/uptime_secs": v.Now().Sub(s.startedAt).Seconds(),
+		"master/elected":                 c.elected,
+		"master/uptime_secs":             v.Now().Sub(s.startedAt).Seconds(),
+		"master/slaves_active":           float64(c.active),
+		"master/slaves_inactive":         float64(c.inactive),
+		"master/slaves_connected":        float64(c.active + c.inactive),
+		"master/tasks_lost":              float64(c.stats.TasksLost),
+		"master/tasks_killed":            float64(c.stats.TasksKilled),
+		"master/slave_registrations":     float64(c.stats.AgentsRegistered),
+		"master/slave_removals":          float64(c.stats.AgentsRemoved),
+		"master/frameworks_active":       c.frameworks,
+		"master/frameworks_connected":    c.frameworks,
+		"master/frameworks_inactive":     c.elected - c.frameworks,
+		"master/frameworks_disconnected": c.elected - c.frameworks,
 	}
-	var total, used simulate.Resources
-	var active, inactive int
-	states := map[simulate.TaskState]int{}
-	if elected {
-		g["master/elected"] = 1
-		for _, a := range v.Agents() {
-			total, used = total.Add(a.Total), used.Add(a.Allocated)
-			if a.Active {
-				active++
-			} else {
-				inactive++
-			}
-			for _, t := range a.Tasks() {
-				states[t.State]++
-			}
-		}
-		stats := v.Stats()
-		g["master/tasks_lost"] = float64(stats.TasksLost)
-		g["master/tasks_killed"] = float64(stats.TasksKilled)
-		g["master/slave_registrations"] = float64(stats.AgentsRegistered)
-		g["master/slave_removals"] = float64(stats.AgentsRemoved)
-		connected := 0.0
-		if v.MarathonLeader() >= 0 {
-			connected = 1
-		}
-		g["master/frameworks_active"], g["master/frameworks_connected"] = connected, connected
-		g["master/frameworks_inactive"], g["master/frameworks_disconnected"] = 1-connected, 1-connected
-	}
-	resourceMetrics(g, total, used)
-	g["master/slaves_active"] = float64(active)
-	g["master/slaves_inactive"] = float64(inactive)
-	g["master/slaves_connected"] = float64(active + inactive)
 	for _, name := range []string{"slaves_disconnected", "slaves_unreachable", "outstanding_offers", "tasks_unreachable",
 		"tasks_finished", "tasks_failed", "tasks_error", "tasks_dropped", "tasks_gone", "tasks_gone_by_operator"} {
 		g["master/"+name] = 0
 	}
 	for _, st := range []simulate.TaskState{simulate.TaskStaging, simulate.TaskStarting, simulate.TaskRunning, simulate.TaskKilling} {
-		g["master/"+taskStateMetric(st)] = float64(states[st])
+		g["master/"+taskStateMetric(st)] = float64(c.states[st])
 	}
+	resourceMetrics(g, c.total, c.used)
 	out := make([]metric, 0, len(g))
 	for name, val := range g {
 		out = append(out, metric{name, val})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// clusterCounts is what the leading master knows; a standby knows none of it (all zero).
+type clusterCounts struct {
+	elected, frameworks float64
+	total, used         simulate.Resources
+	active, inactive    int
+	states              map[simulate.TaskState]int
+	stats               simulate.Stats
+}
+
+func countCluster(v *simulate.View) clusterCounts {
+	c := clusterCounts{elected: 1, states: map[simulate.TaskState]int{}, stats: v.Stats()}
+	if v.MarathonLeader() >= 0 {
+		c.frameworks = 1
+	}
+	for _, a := range v.Agents() {
+		c.total, c.used = c.total.Add(a.Total), c.used.Add(a.Allocated)
+		if a.Active {
+			c.active++
+		} else {
+			c.inactive++
+		}
+		for _, t := range a.Tasks() {
+			c.states[t.State]++
+		}
+	}
+	return c
 }
 
 // resourceMetrics adds master/<r>_{total,used,percent} and their revocable twins (always 0: the

@@ -27,9 +27,9 @@ type HibernationPolicy struct {
 	// MaxHibernationsPerMinute bounds hibernations over any sliding minute, across all apps: each one is a
 	// Marathon deployment, and a burst of them (after a traffic-source outage ends, say) must not flood
 	// Marathon.
-	MaxHibernationsPerMinute int            `yaml:"max_hibernations_per_minute" json:"max_hibernations_per_minute"`
-	Traffic                  TrafficPolicy  `yaml:"traffic" json:"traffic"`
-	Hold                     HoldPolicy     `yaml:"hold" json:"hold"`
+	MaxHibernationsPerMinute int           `yaml:"max_hibernations_per_minute" json:"max_hibernations_per_minute"`
+	Traffic                  TrafficPolicy `yaml:"traffic" json:"traffic"`
+	Hold                     HoldPolicy    `yaml:"hold" json:"hold"`
 	// WaitingPage makes the activator answer browsers (Accept: text/html) with a page that refreshes
 	// itself while the app wakes, instead of holding the request.
 	WaitingPage bool       `yaml:"waiting_page" json:"waiting_page"`

@@ -184,6 +184,7 @@ func parseHibernatedState(labels map[string]string, errs *LabelErrors) *Hibernat
 	if bad {
 		return nil
 	}
+	s.At = s.At.UTC()
 	return &s
 }
 

@@ -237,15 +237,15 @@ keep_awake:
 func TestIgnoredUserAgents(t *testing.T) {
 	p := mustLoadHibernation(t, `traffic: {ignore_user_agents: ["kube-probe/*", "*uptimerobot*", "a*b*c"]}`)
 	cases := map[string]bool{
-		"kube-probe/1.29":                        true,
-		"Kube-Probe/1.29":                        true,
-		"kube-probe":                             false,
+		"kube-probe/1.29": true,
+		"Kube-Probe/1.29": true,
+		"kube-probe":      false,
 		"Mozilla/5.0 (compatible; UptimeRobot/2)": true,
-		"abc":                                    true,
-		"aXXbYYc":                                true,
-		"aXXbYYcZ":                               false,
-		"":                                       false,
-		"Mozilla/5.0":                            false,
+		"abc":         true,
+		"aXXbYYc":     true,
+		"aXXbYYcZ":    false,
+		"":            false,
+		"Mozilla/5.0": false,
 	}
 	for ua, want := range cases {
 		if got := p.Traffic.Ignored("/", ua); got != want {

@@ -29,11 +29,12 @@ pools:
 `
 }
 
-// newInstances returns the members launched after the scenario started.
+// newInstances returns the members launched at or after start (the scenario's own instances are
+// dated an hour before it begins).
 func newInstances(c *cluster, group string, start time.Time) []simulate.Instance {
 	var out []simulate.Instance
 	for _, i := range c.members(group) {
-		if i.LaunchTime.After(start) || i.LaunchTime.Equal(start) && i.Lifecycle == simulate.LifecyclePending {
+		if !i.LaunchTime.Before(start) {
 			out = append(out, i)
 		}
 	}

@@ -128,10 +128,13 @@ type Interception struct {
 	Throttle bool          // answer the service's throttling error instead of serving
 }
 
-// Intercept is called by the HTTP face once per request to service s; it consumes counted faults.
+// Intercept is called by the HTTP face once per request to service s; it consumes counted faults. It
+// first brings the model up to the clock, so that a fault a scenario schedules is in force from its
+// time on, even when the request is the first thing to happen since.
 func (w *World) Intercept(s Service) Interception {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.catchUp()
 	var in Interception
 	in.Delay = w.faults.delay[s]
 	if c := w.faults.errors[s]; c != nil && c.take(w.rng) {

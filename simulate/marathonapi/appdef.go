@@ -131,17 +131,21 @@ func (d *defDecoder) object(raw json.RawMessage, prefix string) appDef {
 		case "maxLaunchDelaySeconds":
 			u.MaxLaunchDelaySeconds = d.optFloat(v, path)
 		case "ports":
-			// The legacy form of portDefinitions; when both come, portDefinitions counts.
+			// The legacy form of portDefinitions, without names or labels; when both come,
+			// portDefinitions counts.
 			var ports []json.Number
 			if d.decode(v, path, &ports, "error.expected.jsarray") && !hasPortDefs {
 				n := len(ports)
 				u.Ports = &n
+				setExtra(u, "portDefinitions", json.RawMessage("null"))
 			}
 		case "portDefinitions":
+			// The model counts ports; names, protocols and labels are kept verbatim for GET.
 			var defs []map[string]json.RawMessage
 			if d.decode(v, path, &defs, "error.expected.jsarray") {
 				n := len(defs)
 				u.Ports = &n
+				setExtra(u, key, compact(v))
 			}
 		case "constraints":
 			var cs [][]string
@@ -163,13 +167,17 @@ func (d *defDecoder) object(raw json.RawMessage, prefix string) appDef {
 		case "upgradeStrategy":
 			u.UpgradeStrategy = d.upgradeStrategy(v, path)
 		default:
-			if u.Extra == nil {
-				u.Extra = map[string]json.RawMessage{}
-			}
-			u.Extra[key] = compact(v)
+			setExtra(u, key, compact(v))
 		}
 	}
 	return def
+}
+
+func setExtra(u *simulate.AppUpdate, key string, v json.RawMessage) {
+	if u.Extra == nil {
+		u.Extra = map[string]json.RawMessage{}
+	}
+	u.Extra[key] = v
 }
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
@@ -321,10 +329,7 @@ func (def appDef) replacement(defaults simulate.App, extraKeys []string) simulat
 	orDefault(&u.UpgradeStrategy, d.UpgradeStrategy)
 	for _, k := range extraKeys {
 		if _, ok := u.Extra[k]; !ok {
-			if u.Extra == nil {
-				u.Extra = map[string]json.RawMessage{}
-			}
-			u.Extra[k] = json.RawMessage("null")
+			setExtra(&u, k, json.RawMessage("null"))
 		}
 	}
 	return u

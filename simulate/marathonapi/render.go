@@ -1,6 +1,7 @@
 package marathonapi
 
 import (
+	"encoding/json"
 	"hash/fnv"
 	"slices"
 	"sort"
@@ -28,18 +29,49 @@ const (
 	servicePortMax = 20000
 )
 
-// servicePorts gives each port of an app a service port. The model allocates none, so a hash of the
+// servicePorts gives each port of an app its service port: the one the client asked for in
+// portDefinitions, or else one Marathon would have picked. The model allocates none, so a hash of the
 // app id keeps them stable across requests and simulator runs; two apps may collide, which nothing in
 // Marmot relies on.
 func servicePorts(a *simulate.App) []int {
+	_, ports := portDefinitions(a)
+	return ports
+}
+
+// portDefinitions are the app's port definitions as the client sent them (kept in Extra, since the
+// model only counts ports), with the service ports filled in where the client left port 0.
+func portDefinitions(a *simulate.App) ([]map[string]any, []int) {
+	var given []map[string]any
+	if raw, ok := a.Extra["portDefinitions"]; ok {
+		if json.Unmarshal(raw, &given) != nil || len(given) != a.Ports {
+			given = nil // a definition the model's port count no longer matches
+		}
+	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(a.ID))
 	base := servicePortMin + int(h.Sum32()%uint32(servicePortMax-servicePortMin-64))
-	out := make([]int, a.Ports)
-	for i := range out {
-		out[i] = base + i
+	defs := make([]map[string]any, a.Ports)
+	ports := make([]int, a.Ports)
+	for i := range defs {
+		d := map[string]any{}
+		if given != nil && given[i] != nil {
+			d = given[i]
+		}
+		port, _ := d["port"].(float64)
+		if port < 1 || port > 65535 || port != float64(int(port)) {
+			port = float64(base + i)
+		}
+		ports[i] = int(port)
+		d["port"] = ports[i]
+		if _, ok := d["protocol"]; !ok {
+			d["protocol"] = "tcp"
+		}
+		if _, ok := d["labels"]; !ok {
+			d["labels"] = map[string]string{}
+		}
+		defs[i] = d
 	}
-	return out
+	return defs, ports
 }
 
 // appDefinition is the app's definition: what a client sent (the model's fields, plus Extra verbatim)
@@ -63,11 +95,7 @@ func appDefinition(a *simulate.App) map[string]any {
 	for k, v := range a.Extra {
 		m[k] = v
 	}
-	ports := servicePorts(a)
-	defs := make([]map[string]any, len(ports))
-	for i, p := range ports {
-		defs[i] = map[string]any{"port": p, "protocol": "tcp", "labels": map[string]string{}}
-	}
+	defs, ports := portDefinitions(a)
 	role := a.Role
 	if role == "" {
 		role = "*"

@@ -537,24 +537,6 @@ func (a *App) maxCapacity() int {
 	return a.Instances + int(math.Floor(float64(a.Instances)*a.UpgradeStrategy.MaximumOverCapacity+1e-9))
 }
 
-// taskCounts splits the app's tasks that are not being killed into current-version ones (fresh, of
-// which ready are running and healthy) and older-version ones.
-func (a *App) taskCounts() (fresh, ready, old int) {
-	for _, t := range a.tasks {
-		switch {
-		case t.State == TaskKilling:
-		case !t.Version.Equal(a.LastConfigChangeAt):
-			old++
-		default:
-			fresh++
-			if a.ready(t) {
-				ready++
-			}
-		}
-	}
-	return fresh, ready, old
-}
-
 // ready reports whether a task counts as up for a deployment: running, and healthy when the app has
 // health checks.
 func (a *App) ready(t *Task) bool {
@@ -562,14 +544,17 @@ func (a *App) ready(t *Task) bool {
 }
 
 // need is how many tasks of the app's current config version can be launched now: the missing ones,
-// held back during a restart so that old and new together stay within maxCapacity.
+// held back during a restart so that old and new together stay within maxCapacity. A current task
+// being killed (a drain's grace period) still counts: Marathon treats a Killing instance as active and
+// replaces it only once it is terminal.
 func (w *World) need(app *App) int {
-	fresh, _, old := app.taskCounts()
-	n := app.Instances - fresh
-	if room := app.maxCapacity() - fresh - old; room < n {
-		n = room
+	current := 0
+	for _, t := range app.tasks {
+		if t.Version.Equal(app.LastConfigChangeAt) {
+			current++
+		}
 	}
-	return max(n, 0)
+	return max(min(app.Instances-current, app.maxCapacity()-len(app.tasks)), 0)
 }
 
 // reconcileApp makes the app's tasks converge on its spec: extra tasks are killed (not yet running

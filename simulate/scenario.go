@@ -544,7 +544,7 @@ func (sc *Scenario) validateTiming(add func(string, ...any), dur func(string, Du
 		need("fixed", "value")
 	case "uniform":
 		need("uniform", "min", "max")
-		if bd.Max.D() < bd.Min.D() {
+		if bd.Min.Set() && bd.Max.Set() && bd.Max.D() < bd.Min.D() {
 			add("%s: max (%s) is below min (%s)", p, bd.Max.raw, bd.Min.raw)
 		}
 	case "normal", "lognormal":

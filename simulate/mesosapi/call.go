@@ -188,7 +188,7 @@ func (d protoDuration) duration() (time.Duration, error) {
 	if d.Seconds < 0 || d.Nanos < 0 {
 		return 0, validationError("'max_grace_period' must be non-negative")
 	}
-	if d.Seconds > math.MaxInt64/int64(time.Second)-1 {
+	if d.Seconds > (math.MaxInt64-math.MaxInt32)/int64(time.Second) {
 		return 0, validationError("'max_grace_period' is too large")
 	}
 	return time.Duration(d.Seconds)*time.Second + time.Duration(d.Nanos), nil

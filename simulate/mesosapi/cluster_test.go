@@ -34,10 +34,17 @@ const testHeartbeat = 20 * time.Millisecond
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
+	return newClusterWith(t, func(*simulate.Scenario) {})
+}
+
+// newClusterWith serves the small scenario after tweak changed it.
+func newClusterWith(t *testing.T, tweak func(*simulate.Scenario)) *cluster {
+	t.Helper()
 	sc, err := simulate.LoadScenario("small")
 	if err != nil {
 		t.Fatal(err)
 	}
+	tweak(sc)
 	clock := simulate.NewVirtualClock(sc.StartTime())
 	w, err := simulate.New(sc, clock, simulate.Options{})
 	if err != nil {

@@ -243,6 +243,9 @@ func (p *planner) indexGroups() {
 		for ii := range g.Instances {
 			in := &g.Instances[ii]
 			p.instByID[in.ID] = instRef{gi, ii}
+			if in.Lifecycle.live() {
+				p.groups[gi].live++
+			}
 			if old, seen := p.instAt[in.PrivateIP]; in.PrivateIP == "" ||
 				seen && p.snap.Groups[old.group].Instances[old.inst].Lifecycle.live() {
 				continue // an IP is reused after termination: the live instance owns it
@@ -310,7 +313,13 @@ func (p *planner) freeze(r Reason) PoolPlan {
 		p.agents[i].reason = r
 	}
 	for i := range p.groups {
-		p.groups[i].addReason = r
+		gv := &p.groups[i]
+		gv.addReason = r
+		for ii := range gv.g.Instances {
+			if in := &gv.g.Instances[ii]; in.Lifecycle.live() && p.agentOf(in) < 0 {
+				gv.booting++ // as far as stale data tells
+			}
+		}
 	}
 	return p.finish()
 }

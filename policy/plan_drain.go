@@ -123,7 +123,6 @@ func (p *planner) abortDrain(id string, ai int) {
 	}
 	v := &p.agents[ai]
 	v.drain, v.available = "", !v.a.disconnected()
-	v.reason = KeptNotUnneededLongEnough
 	p.restartTimer[v.a.ID] = true
 }
 

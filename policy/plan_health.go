@@ -52,7 +52,6 @@ func (p *planner) findMissing() {
 			if !in.Lifecycle.live() {
 				continue
 			}
-			gv.live++
 			if draining[in.ID] {
 				gv.draining++
 				continue

@@ -55,8 +55,6 @@ func (p *planner) agentReason(v *agentView) Reason {
 	}
 	sd := &p.pol.ScaleDown
 	switch {
-	case v.reason != ReasonNone:
-		return v.reason // decided earlier in this plan, e.g. a drain aborted
 	case !v.available:
 		return KeptNotActive
 	case v.inst == nil:
@@ -67,7 +65,7 @@ func (p *planner) agentReason(v *agentView) Reason {
 		return KeptProtected
 	case !unneeded:
 		return KeptUtilized
-	case p.now.Sub(since) < sd.UnneededFor.D:
+	case p.now.Sub(since) < sd.UnneededFor.D || p.restartTimer[v.a.ID]:
 		return KeptNotUnneededLongEnough
 	case p.now.Sub(agentBorn(v)) < sd.MinAgentAge.D:
 		return KeptTooYoung
@@ -126,10 +124,10 @@ func (p *planner) chooseDrains(candidates []int) {
 			v.reason = KeptMinSize
 		case gv.desired-gv.decrements-gv.draining-1 < gv.g.Min:
 			v.reason = KeptGroupMinSize
-		case !p.enoughWithout(total.Sub(v.a.Total), empties-boolInt(v.empty())):
-			v.reason = KeptCapacityNeeded
 		case moves.received(ai):
 			v.reason = KeptReceivesTasks
+		case !p.enoughWithout(total.Sub(v.a.Total), empties-boolInt(v.empty())):
+			v.reason = KeptCapacityNeeded
 		case !moves.moveOff(ai):
 			v.reason = KeptTasksDoNotFit
 		default:

@@ -23,7 +23,6 @@ type capacity struct {
 // headroom; within max_step, max_agents, each group's max size and backoff, and the cooldown.
 func (p *planner) scaleUp() {
 	c := p.newCapacity()
-	p.room = c
 	left := p.placeDemand(p.demand)
 	if countOf(left) > 0 {
 		for _, ai := range p.abortDrainsForDemand() {
@@ -42,9 +41,15 @@ func (p *planner) scaleUp() {
 
 func (p *planner) newCapacity() *capacity {
 	c := &capacity{bins: newBinTree(len(p.agents) + 64), newFrom: math.MaxInt}
+	p.room = c
 	for i := range p.agents {
-		c.used = c.used.Add(p.agents[i].a.Allocated)
-		if p.agents[i].drain == "" {
+		v := &p.agents[i]
+		// Tasks on agents out of reach for another reason (disconnected, an operator's maintenance)
+		// are left out: if they are lost, Marathon queues them again and they count as waiting.
+		if v.available || v.drain != "" {
+			c.used = c.used.Add(v.a.Allocated)
+		}
+		if v.drain == "" {
 			c.agents++
 		}
 	}

@@ -41,7 +41,7 @@ type Drain struct {
 	InstanceID string    `json:"instance_id"`
 	Group      string    `json:"group"`
 	Started    time.Time `json:"started"`
-	Deadline   time.Time `json:"deadline"`
+	Deadline   time.Time `json:"deadline,omitzero"`
 	// Terminating is set once the plan asked for the instance to be terminated.
 	Terminating bool `json:"terminating,omitempty"`
 }

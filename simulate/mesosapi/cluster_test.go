@@ -195,3 +195,17 @@ func (c *cluster) roundTrip(req *http.Request) *http.Response {
 	c.t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
+
+// size counts the model's agents, their tasks and the cpus the tasks hold.
+func (c *cluster) size() (agents, tasks int, cpusUsed float64) {
+	c.world.View(func(v *simulate.View) {
+		for _, a := range v.Agents() {
+			agents++
+			tasks += len(a.Tasks())
+			for _, t := range a.Tasks() {
+				cpusUsed += t.Resources.CPUs
+			}
+		}
+	})
+	return agents, tasks, cpusUsed
+}

@@ -248,7 +248,9 @@ func TestGoldenEvents(t *testing.T) {
 		checkShape(t, typ, []byte(readFixture(t, fixture)), first[typ])
 	}
 	// The docs' TASK_UPDATED puts task_id, agent_id and executor_id at the top: the master never does.
-	var updated struct{ TaskUpdated map[string]any `json:"task_updated"` }
+	var updated struct {
+		TaskUpdated map[string]any `json:"task_updated"`
+	}
 	_ = json.Unmarshal(first["TASK_UPDATED"], &updated)
 	for _, k := range []string{"task_id", "agent_id", "executor_id"} {
 		if _, ok := updated.TaskUpdated[k]; ok {

@@ -78,8 +78,8 @@ func TestSubscribe(t *testing.T) {
 				t.Errorf("heartbeat_interval_seconds %v, want %v", got, testHeartbeat.Seconds())
 			}
 			state := sub.GetGetState()
-			if len(state.GetGetAgents().Agents) != 3 || len(state.GetGetTasks().Tasks) != 5 {
-				t.Errorf("SUBSCRIBED state: %d agents, %d tasks; want 3 and 5", len(state.GetGetAgents().Agents), len(state.GetGetTasks().Tasks))
+			if agents, tasks, _ := c.size(); len(state.GetGetAgents().Agents) != agents || len(state.GetGetTasks().Tasks) != tasks {
+				t.Errorf("SUBSCRIBED state: %d agents, %d tasks; want %d and %d", len(state.GetGetAgents().Agents), len(state.GetGetTasks().Tasks), agents, tasks)
 			}
 			if ev, err := e.next(); err != nil || ev.GetType() != master.Event_HEARTBEAT {
 				t.Fatalf("second event %v, %v; want the immediate HEARTBEAT", ev.GetType(), err)

@@ -465,6 +465,13 @@ func (w *World) SubscribeMesos(master, buffer int, fn func(v *View)) (*Subscript
 		return nil, errorf(KindUnavailable, "", "not the leading master")
 	}
 	fn(&View{w: w})
+	// Forget the streams that ended since (their clients closed them); otherwise only a leader change
+	// would, and a master whose clients reconnect often would keep every stream it ever served.
+	for old := range w.mesosSubscribed {
+		if _, open := w.mesosEvents.subs[old]; !open {
+			delete(w.mesosSubscribed, old)
+		}
+	}
 	s := w.mesosEvents.add(buffer, &w.mu)
 	w.mesosSubscribed[s] = master
 	return s, nil

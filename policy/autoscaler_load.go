@@ -12,44 +12,52 @@ import (
 
 // LoadAutoscalerPolicy reads an autoscaler policy from YAML. Decoding is strict (an unknown key is an
 // error); every field not given takes its default (DefaultAutoscalerPolicy, DefaultPoolPolicy); then
-// the whole policy is validated. The error is always Errors, listing every problem at once with its
-// field path and what is allowed, e.g.
+// the whole policy is validated. The error is always Errors, listing every problem at once, in document
+// order, with its field path and what is allowed, e.g.
 //
 //	pools[2].scale_down.unneeded_for: "10" is not a duration, e.g. "10m"
 func LoadAutoscalerPolicy(data []byte) (*AutoscalerPolicy, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Errors{{Path: documentPath, Message: err.Error()}}
-	}
 	var p AutoscalerPolicy
-	err := decodeStrict(data, &p)
-	var typeErr *yaml.TypeError
-	if err != nil && !errors.As(err, &typeErr) {
-		// Not about a field (e.g. excessive aliasing): nothing below can be trusted.
-		return nil, Errors{{Path: documentPath, Message: err.Error()}}
-	}
-	shape := policyShape{given: map[string]bool{}, failed: map[string]bool{}}
-	shape.walk(&doc, reflect.TypeFor[AutoscalerPolicy](), "")
-	errs := shape.errs
-	if typeErr != nil && len(errs) == 0 {
-		// yaml.v3 saw a problem the walk did not: never accept the document silently.
-		for _, msg := range typeErr.Errors {
-			errs.Addf(documentPath, "%s", msg)
-		}
-	}
-	if shape.failed[documentPath] {
-		return nil, errs
+	shape, ok := decodeDocument(data, &p)
+	if !ok {
+		return nil, shape.errs
 	}
 	p.applyDefaults(shape.given)
+	errs := shape.errs
 	for _, e := range p.validate() {
 		if !shape.covers(e.Path) {
 			errs = append(errs, e)
 		}
 	}
 	if len(errs) > 0 {
+		shape.sort(errs)
 		return nil, errs
 	}
 	return &p, nil
+}
+
+// decodeDocument decodes a policy document into out, a pointer to a policy struct: strictly, with every
+// unknown key, repeated key and value of the wrong kind reported by field path. The returned shape
+// says which fields the document gave (for defaults) and which it already reported (for validation).
+// ok is false when the document cannot be used at all. It knows nothing of the autoscaler and serves
+// any policy document.
+func decodeDocument(data []byte, out any) (shape *policyShape, ok bool) {
+	shape = &policyShape{given: map[string]bool{}, failed: map[string]bool{}, pos: map[string]int{}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		shape.fail(documentPath, "%s", err)
+		return shape, false
+	}
+	if doc.Kind != 0 { // an empty document leaves every field to its default
+		shape.walk(&doc, reflect.TypeOf(out).Elem(), "")
+		shape.decode(&doc, out)
+	}
+	return shape, !shape.failed[documentPath]
+}
+
+// sort orders errors as their fields appear in the document.
+func (s *policyShape) sort(errs Errors) {
+	sort.SliceStable(errs, func(i, j int) bool { return s.posOf(errs[i].Path) < s.posOf(errs[j].Path) })
 }
 
 // documentPath is the path of errors about the document as a whole.
@@ -58,14 +66,35 @@ const documentPath = "(document)"
 // maxPolicyNodes bounds the walk: aliases can make a small document a huge tree.
 const maxPolicyNodes = 1 << 16
 
-// policyShape walks a YAML document alongside the Go type it decodes into, so that every unknown key and
-// every value of the wrong kind is reported with its field path (yaml.v3 reports them by line only), and
-// records which fields were given, so that only the others take their defaults.
+// policyShape walks a YAML document alongside the Go type it decodes into. It reports every unknown
+// key, repeated key and value of the wrong kind with its field path (yaml.v3 reports them by line
+// only, and drops a list item it cannot decode, which would shift the paths of the items after it),
+// and removes each from the document so that the strict decode that follows keeps every item in its
+// place. It also records which fields were given, so that only the others take their defaults.
 type policyShape struct {
 	given  map[string]bool // paths of the fields given a non-null value
 	failed map[string]bool // paths already reported; validation does not report them again
+	pos    map[string]int  // where each path is in the document (line and column), to list errors in order
 	errs   Errors
 	nodes  int
+}
+
+// decode decodes the document the walk cleaned, strictly. What the walk reported is gone from it, so
+// an error left is one the walk did not foresee (or excessive aliasing): it is reported, never ignored.
+func (s *policyShape) decode(doc *yaml.Node, out any) {
+	clean, err := yaml.Marshal(doc)
+	if err == nil {
+		err = decodeStrict(clean, out)
+	}
+	var te *yaml.TypeError
+	switch {
+	case errors.As(err, &te):
+		for _, msg := range te.Errors {
+			s.fail(documentPath, "%s", msg)
+		}
+	case err != nil:
+		s.fail(documentPath, "%s", err)
+	}
 }
 
 var yamlUnmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
@@ -80,6 +109,9 @@ func (s *policyShape) walk(n *yaml.Node, t reflect.Type, at string) {
 		}
 		return
 	}
+	if _, seen := s.pos[at]; !seen {
+		s.at(at, n)
+	}
 	switch {
 	case n.Kind == yaml.DocumentNode:
 		if len(n.Content) > 0 {
@@ -87,7 +119,10 @@ func (s *policyShape) walk(n *yaml.Node, t reflect.Type, at string) {
 		}
 	case isNull(n):
 	case reflect.PointerTo(t).Implements(yamlUnmarshaler):
-		// Duration and Budget keep a malformed value and report it from validation.
+		// Duration and Budget keep a malformed scalar and report it from validation.
+		if n.Kind != yaml.ScalarNode {
+			s.reject(n, at, "%s is not allowed here: expected %s", describeNode(n), kindName(t))
+		}
 	case t.Kind() == reflect.Struct:
 		s.mapping(n, t, at)
 	case t.Kind() == reflect.Slice:
@@ -99,29 +134,35 @@ func (s *policyShape) walk(n *yaml.Node, t reflect.Type, at string) {
 
 func (s *policyShape) mapping(n *yaml.Node, t reflect.Type, at string) {
 	if n.Kind != yaml.MappingNode {
-		s.fail(orDocument(at), "must be a mapping with the fields %s", strings.Join(yamlFieldNames(t), ", "))
+		s.reject(n, orDocument(at), "must be a mapping with the fields %s", strings.Join(yamlFieldNames(t), ", "))
 		return
 	}
 	seen := map[string]int{}
+	kept := n.Content[:0]
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if k.Tag == "!!merge" { // "<<: *defaults" merges another mapping's fields here
-			s.merge(v, t, at)
-			continue
-		}
 		p := joinPath(at, k.Value)
-		f, ok := fieldByYAMLName(t, k.Value)
-		switch line, dup := seen[k.Value]; {
+		f, known := fieldByYAMLName(t, k.Value)
+		line, dup := seen[k.Value]
+		switch {
+		case k.Tag == "!!merge": // "<<: *defaults" merges another mapping's fields here
+			s.merge(v, t, at)
 		case dup:
 			s.fail(p, "is given twice (lines %d and %d)", line, k.Line)
-		case !ok:
+			continue
+		case !known:
+			s.at(p, k)
 			s.fail(p, "unknown field; allowed: %s", strings.Join(yamlFieldNames(t), ", "))
+			continue
 		case !isNull(v):
 			s.given[p] = true
+			s.at(p, k)
 			s.walk(v, f.Type, p)
 		}
 		seen[k.Value] = k.Line
+		kept = append(kept, k, v)
 	}
+	n.Content = kept
 }
 
 func (s *policyShape) merge(v *yaml.Node, t reflect.Type, at string) {
@@ -139,7 +180,7 @@ func (s *policyShape) merge(v *yaml.Node, t reflect.Type, at string) {
 
 func (s *policyShape) sequence(n *yaml.Node, t reflect.Type, at string) {
 	if n.Kind != yaml.SequenceNode {
-		s.fail(at, "%s is not a list: write [%s] or one item per line", describeNode(n), n.Value)
+		s.reject(n, at, "%s is not a list: write [%s] or one item per line", describeNode(n), n.Value)
 		return
 	}
 	for i, c := range n.Content {
@@ -149,12 +190,18 @@ func (s *policyShape) sequence(n *yaml.Node, t reflect.Type, at string) {
 
 func (s *policyShape) scalar(n *yaml.Node, t reflect.Type, at string) {
 	if n.Kind != yaml.ScalarNode {
-		s.fail(at, "%s is not allowed here: expected %s", describeNode(n), kindName(t))
+		s.reject(n, at, "%s is not allowed here: expected %s", describeNode(n), kindName(t))
 		return
 	}
 	if err := n.Decode(reflect.New(t).Interface()); err != nil {
-		s.fail(at, "%q is not %s", n.Value, kindName(t))
+		s.reject(n, at, "%q is not %s", n.Value, kindName(t))
 	}
+}
+
+// reject reports a value and replaces it with null, which decodes to the zero value in place.
+func (s *policyShape) reject(n *yaml.Node, at, format string, args ...any) {
+	s.fail(at, format, args...)
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null", Line: n.Line, Column: n.Column}
 }
 
 func (s *policyShape) fail(at, format string, args ...any) {
@@ -164,17 +211,39 @@ func (s *policyShape) fail(at, format string, args ...any) {
 
 // covers reports whether path, or a field that holds it, was already reported.
 func (s *policyShape) covers(path string) bool {
-	for p := path; p != ""; {
+	for p := path; ; {
 		if s.failed[p] {
 			return true
 		}
 		i := strings.LastIndexAny(p, ".[")
 		if i < 0 {
-			break
+			return false
 		}
 		p = p[:i]
 	}
-	return false
+}
+
+// at records where path is in the document.
+func (s *policyShape) at(path string, n *yaml.Node) {
+	if s.pos == nil {
+		s.pos = map[string]int{}
+	}
+	s.pos[path] = n.Line<<16 | n.Column
+}
+
+// posOf returns where path is in the document, or the nearest field that holds it; errors of the
+// document as a whole come first.
+func (s *policyShape) posOf(path string) int {
+	for p := path; ; {
+		if l, ok := s.pos[p]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			return 0
+		}
+		p = p[:i]
+	}
 }
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
@@ -190,6 +259,12 @@ func describeNode(n *yaml.Node) string {
 }
 
 func kindName(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[Duration]():
+		return "a duration, e.g. \"10m\""
+	case reflect.TypeFor[Budget]():
+		return "a number of agents or a percentage, e.g. 2 or \"10%\""
+	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return "a whole number, e.g. 3"

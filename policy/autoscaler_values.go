@@ -240,6 +240,9 @@ func (s *ScaleDownPolicy) windowsOpen(now time.Time) bool {
 }
 
 func (s *ScaleDownPolicy) compileWindows(errs *Errors, at string) []openHours {
+	if len(s.Windows) == 0 {
+		return nil
+	}
 	out := make([]openHours, len(s.Windows))
 	for i, w := range s.Windows {
 		out[i] = w.compile(errs, at+".windows["+strconv.Itoa(i)+"]")

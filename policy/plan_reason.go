@@ -74,7 +74,6 @@ const (
 	KeptReceivesTasks         // the tasks of an agent drained in this plan would move onto it
 	KeptTasksDoNotFit         // its tasks do not fit the free space of the other agents
 
-	DrainStarted           // the drain starts in this plan
 	DrainWaiting           // the tasks have not all left yet
 	DrainComplete          // no task is left: terminate the instance
 	DrainAgentGone         // the agent left Mesos (DOWN or removed): terminate the instance
@@ -142,7 +141,6 @@ var reasonInfo = [reasonCount]struct {
 	KeptCapacityNeeded:        {"kept_capacity_needed", KindAgent},
 	KeptReceivesTasks:         {"kept_receives_tasks", KindAgent},
 	KeptTasksDoNotFit:         {"kept_tasks_do_not_fit", KindAgent},
-	DrainStarted:              {"drain_started", KindDrain},
 	DrainWaiting:              {"drain_waiting", KindDrain},
 	DrainComplete:             {"drain_complete", KindDrain},
 	DrainAgentGone:            {"drain_agent_gone", KindDrain},

@@ -33,8 +33,8 @@ func agentFromProto(a *master.Response_GetAgents_Agent) Agent {
 		Version:      a.GetVersion(),
 		Capabilities: capabilitiesFromProto(a.GetCapabilities()),
 	}
-	if info.Port != nil {
-		out.Port = int(info.GetPort())
+	if p := info.GetPort(); info.Port != nil && p > 0 && p <= 65535 {
+		out.Port = int(p)
 	}
 	out.Pool = out.Attributes[PoolAttribute]
 	if out.Pool == "" {

@@ -92,6 +92,7 @@ func (c *Client) setLeader(base *url.URL) {
 type exchange struct {
 	resp   mesoslib.Response
 	master string
+	ctx    context.Context // the attempt's; it ends when the attempt timed out
 	cancel context.CancelFunc // ends the request; call it after reading the body
 }
 
@@ -179,19 +180,19 @@ func (c *Client) attempt(ctx context.Context, base *url.URL, call *master.Call, 
 	resp, err := c.sender(base).Send(actx, calls.NonStreaming(call))
 	if err != nil {
 		timer.Stop()
+		if ctx.Err() == nil && actx.Err() != nil && !isStatus(err) {
+			err = &timeoutError{after: c.timeout, err: err}
+		}
 		if resp != nil {
 			_ = resp.Close()
 		}
 		cancel()
-		if ctx.Err() == nil && actx.Err() != nil && !isStatus(err) {
-			err = &timeoutError{after: c.timeout, err: err}
-		}
 		return nil, err
 	}
 	if stream {
 		timer.Stop()
 	}
-	return &exchange{resp: resp, master: base.String(), cancel: func() { timer.Stop(); cancel() }}, nil
+	return &exchange{resp: resp, master: base.String(), ctx: actx, cancel: func() { timer.Stop(); cancel() }}, nil
 }
 
 type timeoutError struct {
@@ -199,7 +200,9 @@ type timeoutError struct {
 	err   error
 }
 
-func (e *timeoutError) Error() string { return "no answer within " + e.after.String() + ": " + e.err.Error() }
+func (e *timeoutError) Error() string {
+	return "no answer within " + e.after.String() + ": " + e.err.Error()
+}
 func (e *timeoutError) Unwrap() error { return context.DeadlineExceeded }
 
 func isStatus(err error) bool {
@@ -247,6 +250,10 @@ func (c *Client) get(ctx context.Context, call *master.Call) (*master.Response, 
 	if err := x.resp.Decode(&r); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if x.ctx.Err() != nil {
+			terr := &timeoutError{after: c.timeout, err: err}
+			return nil, &Error{Kind: ErrUnavailable, Call: call.GetType().String(), Master: x.master, Message: terr.Error(), Err: terr}
 		}
 		return nil, &Error{Kind: ErrProtocol, Call: call.GetType().String(), Master: x.master, Message: "decoding the answer: " + err.Error(), Err: err}
 	}

@@ -336,8 +336,10 @@ func TestUnexpectedAnswerIsAProtocolError(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
 			_, _ = w.Write([]byte(`{"type":"GET_VERSION"}`))
 		},
-		"garbage":    func(w http.ResponseWriter, r *http.Request, call string) { writeJSON(w, []byte(`{"type":`)) },
-		"wrong type": func(w http.ResponseWriter, r *http.Request, call string) { writeJSON(w, []byte(`{"type":"GET_AGENTS","get_agents":{}}`)) },
+		"garbage": func(w http.ResponseWriter, r *http.Request, call string) { writeJSON(w, []byte(`{"type":`)) },
+		"wrong type": func(w http.ResponseWriter, r *http.Request, call string) {
+			writeJSON(w, []byte(`{"type":"GET_AGENTS","get_agents":{}}`))
+		},
 	} {
 		m := newFakeMaster(t, answer)
 		c := newTestClient(t, Config{URLs: []string{m.URL()}})

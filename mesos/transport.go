@@ -92,7 +92,7 @@ func (c *Client) setLeader(base *url.URL) {
 type exchange struct {
 	resp   mesoslib.Response
 	master string
-	ctx    context.Context // the attempt's; it ends when the attempt timed out
+	ctx    context.Context    // the attempt's; it ends when the attempt timed out
 	cancel context.CancelFunc // ends the request; call it after reading the body
 }
 

@@ -31,18 +31,30 @@ func ValidAppID(id string) bool {
 	if !strings.HasPrefix(id, "/") || len(id) < 2 {
 		return false
 	}
-	for _, seg := range strings.Split(id[1:], "/") {
-		if seg == "" || seg == "." || seg == ".." {
+	// Walk the segments in place: this runs on every PUT, thousands of times a simulated day.
+	for rest := id[1:]; ; {
+		seg, tail, more := strings.Cut(rest, "/")
+		if !validSegment(seg) {
 			return false
 		}
-		for i, c := range seg {
-			ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.'
-			if !ok {
-				return false
-			}
-			if (i == 0 || i == len(seg)-1) && (c == '-' || c == '.') {
-				return false
-			}
+		if !more {
+			return true
+		}
+		rest = tail
+	}
+}
+
+func validSegment(seg string) bool {
+	if seg == "" || seg == "." || seg == ".." {
+		return false
+	}
+	for i, c := range seg {
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.'
+		if !ok {
+			return false
+		}
+		if (i == 0 || i == len(seg)-1) && (c == '-' || c == '.') {
+			return false
 		}
 	}
 	return true
@@ -578,41 +590,41 @@ func (w *World) reconcileApp(app *App) {
 }
 
 func (w *World) reconcileOnce(app *App) {
-	var fresh, old []*Task
-	ready := 0
+	// Count first: most passes (a task started, a scale-up) kill nothing and need no task lists.
+	fresh, ready, old := 0, 0, 0
 	for _, t := range app.tasks {
 		switch {
 		case t.State == TaskKilling:
 		case t.Version.Equal(app.LastConfigChangeAt):
-			fresh = append(fresh, t)
+			fresh++
 			if app.ready(t) {
 				ready++
 			}
 		default:
-			old = append(old, t)
+			old++
 		}
 	}
-	if extra := len(fresh) - app.Instances; extra > 0 {
-		sort.SliceStable(fresh, func(i, j int) bool { return killFirst(fresh[i], fresh[j]) })
-		for _, t := range fresh[:extra] {
+	if extra := fresh - app.Instances; extra > 0 {
+		victims := app.liveTasks(func(t *Task) bool { return t.Version.Equal(app.LastConfigChangeAt) })
+		for _, t := range victims[:extra] {
 			if app.ready(t) {
 				ready--
 			}
 			w.killTask(t, "scale down", 0)
 		}
-		fresh = fresh[extra:]
+		fresh = app.Instances
 	}
-	if len(old) > 0 {
+	if old > 0 {
 		keep := max(app.minHealthy()-ready, 0)
 		// With no room to launch a new task and none on its way, Marathon kills one old task to make
 		// progress even when that dips below minimumHealthCapacity (TaskReplaceActor).
-		inFlight := len(fresh) - ready
-		if len(fresh) < app.Instances && inFlight == 0 && len(fresh)+keep >= app.maxCapacity() {
-			keep = max(app.maxCapacity()-len(fresh)-1, 0)
+		inFlight := fresh - ready
+		if fresh < app.Instances && inFlight == 0 && fresh+keep >= app.maxCapacity() {
+			keep = max(app.maxCapacity()-fresh-1, 0)
 		}
-		if extra := len(old) - keep; extra > 0 {
-			sort.SliceStable(old, func(i, j int) bool { return killFirst(old[i], old[j]) })
-			for _, t := range old[:extra] {
+		if extra := old - keep; extra > 0 {
+			victims := app.liveTasks(func(t *Task) bool { return !t.Version.Equal(app.LastConfigChangeAt) })
+			for _, t := range victims[:extra] {
 				w.killTask(t, "upgrade", 0)
 			}
 		}
@@ -626,6 +638,19 @@ func (w *World) reconcileOnce(app *App) {
 		app.queueSince = time.Time{}
 	}
 	w.checkDeployment(app)
+}
+
+// liveTasks returns the app's tasks that are not being killed and match keep, in the order Marathon
+// picks tasks to kill.
+func (a *App) liveTasks(keep func(*Task) bool) []*Task {
+	var out []*Task
+	for _, t := range a.tasks {
+		if t.State != TaskKilling && keep(t) {
+			out = append(out, t)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return killFirst(out[i], out[j]) })
+	return out
 }
 
 // killFirst orders tasks for scale-down: not-yet-running first, then the oldest version, then the
@@ -696,7 +721,8 @@ func (w *World) launchTask(app *App, a *Agent, ports []uint64) *Task {
 		StagedAt:  w.now,
 		Version:   app.LastConfigChangeAt,
 	}
-	t.Statuses = []TaskStatus{{State: TaskStaging, Timestamp: w.now}}
+	// Room for the usual life: staging, starting, running, killing, killed.
+	t.Statuses = append(make([]TaskStatus, 0, 5), TaskStatus{State: TaskStaging, Timestamp: w.now})
 	a.tasks = append(a.tasks, t)
 	a.Allocated = a.Allocated.Add(t.Resources).milli()
 	a.appTasks[app.ID]++
@@ -710,9 +736,11 @@ func (w *World) launchTask(app *App, a *Agent, ports []uint64) *Task {
 		w.mesosEvents.publish(MesosEvent{Type: MesosTaskAdded, Time: w.now, Task: taskCopy(t), AgentID: a.ID})
 	}
 	w.publishStatus(t)
-	starting := min(app.StartDelay/2, time.Second)
-	w.after(starting, func() { w.advanceTask(t, TaskStarting) })
-	w.after(app.StartDelay, func() { w.advanceTask(t, TaskRunning) })
+	starting, running := min(app.StartDelay/2, time.Second), app.StartDelay
+	w.after(starting, func() {
+		w.advanceTask(t, TaskStarting)
+		w.after(running-starting, func() { w.advanceTask(t, TaskRunning) })
+	})
 	return t
 }
 

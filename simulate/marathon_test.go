@@ -429,3 +429,24 @@ func TestResetDelayNeedsAQueuedApp(t *testing.T) {
 	mustOK(t, err)
 	mustOK(t, c.w.ResetDelay("/huge"))
 }
+
+func TestAppIDs(t *testing.T) {
+	cases := []struct {
+		id    string
+		valid bool
+	}{
+		{"/web", true}, {"/web/frontend", true}, {"/a.b/c-d/0", true},
+		{"web", false}, {"/", false}, {"/Web", false}, {"/web//x", false}, {"/web/", false},
+		{"/-web", false}, {"/web-", false}, {"/web/.", false}, {"/web/..", false}, {"/we_b", false},
+	}
+	for _, tc := range cases {
+		if got := simulate.ValidAppID(tc.id); got != tc.valid {
+			t.Errorf("ValidAppID(%q) = %v, want %v", tc.id, got, tc.valid)
+		}
+	}
+	for in, want := range map[string]string{"web": "/web", "/web/": "/web", " /a/b ": "/a/b"} {
+		if got := simulate.NormalizeAppID(in); got != want {
+			t.Errorf("NormalizeAppID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

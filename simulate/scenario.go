@@ -757,13 +757,18 @@ func (w *World) scheduleWorkload(sc *Scenario, start time.Time) {
 	}
 }
 
-// diurnalApp is one app a diurnal workload drives: its stable peak offset, and the instance count the
-// wave last asked for.
+// diurnalApp is one app a diurnal workload drives: its stable peak offset, the instance count the wave
+// last asked for, and the cosine and sine of its phase at the last tick.
 type diurnalApp struct {
-	app    *App
-	offset time.Duration
-	last   int
+	app      *App
+	offset   time.Duration
+	last     int
+	cos, sin float64
 }
+
+// diurnalResync is how many ticks the wave is advanced by rotation before its phase is computed
+// exactly again, so that rounding cannot accumulate (a day of one-minute ticks).
+const diurnalResync = 1440
 
 // scheduleDiurnal moves each matching app along a cosine wave peaking at the time of day d.Peak,
 // shifted per app by a stable offset within ±d.Spread so that apps do not all peak at once.
@@ -771,13 +776,26 @@ type diurnalApp struct {
 // The wave writes an app's instance count only when the count it asks for changes. Someone else's
 // change (the hibernator putting the app to sleep, an operator) therefore stands until the wave moves
 // on; a flat wave (min_instances = max_instances) only ever drives the request rate.
+//
+// Cost: a month-long replay evaluates the wave for every app every minute. Ticks are exactly d.Every
+// apart, so each app's phase advances by the same angle per tick: the tick rotates the app's
+// (cos, sin) pair by that angle (four multiplications) instead of calling math.Cos, and recomputes the
+// phase exactly when the app set changes, when a tick comes off schedule, and every diurnalResync ticks.
 func (w *World) scheduleDiurnal(d DiurnalSpec, from time.Time) {
 	var (
-		apps []diurnalApp
-		gen  = ^uint64(0)
+		apps     []diurnalApp
+		gen      = ^uint64(0)
+		lastTick time.Time
+		ticks    int
 	)
+	period := d.Period.D()
+	// Phases are measured from a peak at d.Peak after the Unix epoch (a UTC midnight), so a 24h wave
+	// peaks at that time of day and any other period stays continuous across midnight.
+	epochPeak := time.Unix(0, 0).Add(d.Peak.D())
+	stepSin, stepCos := math.Sincos(2 * math.Pi * d.Every.D().Seconds() / period.Seconds())
+	span := float64(d.MaxInstances - d.MinInstances)
 	// The app set is re-matched only when apps come or go: matching every app id against the glob each
-	// minute is most of the cost of a long replay.
+	// minute would cost more than the wave itself.
 	refresh := func() {
 		prev := make(map[*App]int, len(apps))
 		for _, da := range apps {
@@ -793,27 +811,31 @@ func (w *World) scheduleDiurnal(d DiurnalSpec, from time.Time) {
 		}
 		gen = w.appsChanged
 	}
-	period := d.Period.D()
-	// Phases are measured from a peak at d.Peak after the Unix epoch (a UTC midnight), so a 24h wave
-	// peaks at that time of day and any other period stays continuous across midnight.
-	epochPeak := time.Unix(0, 0).Add(d.Peak.D())
 	var tick func()
 	tick = func() {
+		exact := gen != w.appsChanged || ticks%diurnalResync == 0 || !w.now.Equal(lastTick.Add(d.Every.D()))
 		if gen != w.appsChanged {
 			refresh()
 		}
 		base := w.now.Sub(epochPeak) % period
 		for i := range apps {
 			da := &apps[i]
-			phase := (base + da.offset) % period
-			x := 0.5 + 0.5*math.Cos(2*math.Pi*phase.Seconds()/period.Seconds())
-			n := d.MinInstances + int(math.Round(x*float64(d.MaxInstances-d.MinInstances)))
+			if exact {
+				phase := (base + da.offset) % period
+				da.sin, da.cos = math.Sincos(2 * math.Pi * phase.Seconds() / period.Seconds())
+			} else {
+				da.cos, da.sin = da.cos*stepCos-da.sin*stepSin, da.sin*stepCos+da.cos*stepSin
+			}
+			x := min(max(0.5+0.5*da.cos, 0), 1)
+			n := d.MinInstances + int(x*span+0.5) // x*span ≥ 0: rounds half up, as math.Round does
 			da.app.RequestRate = d.RPSMin + x*(d.RPSMax-d.RPSMin)
 			if n != da.last {
 				da.last = n
 				w.setInstances(da.app, n)
 			}
 		}
+		lastTick = w.now
+		ticks++
 		w.after(d.Every.D(), tick)
 	}
 	w.at(from, tick)

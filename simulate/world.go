@@ -2,6 +2,8 @@ package simulate
 
 import (
 	"container/heap"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math/rand"
 	"net/netip"
@@ -268,14 +270,25 @@ func (t *timeline) Pop() any {
 	return x
 }
 
+// uuid makes a random (version 4) UUID from the world's seeded generator, so that ids repeat from run
+// to run. Task and deployment ids are made by the hundred thousand in a long replay: no fmt here.
 func (w *World) uuid() string {
 	var b [16]byte
-	for i := range b {
-		b[i] = byte(w.rng.Intn(256))
-	}
+	binary.LittleEndian.PutUint64(b[:8], w.rng.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], w.rng.Uint64())
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:16])
+	return string(out[:])
 }
 
 func (w *World) allocIP() string {

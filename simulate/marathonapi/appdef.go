@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/marmot-project/marmot/simulate"
 )
@@ -142,10 +143,10 @@ func (d *defDecoder) object(raw json.RawMessage, prefix string) appDef {
 		case "portDefinitions":
 			// The model counts ports; names, protocols and labels are kept verbatim for GET.
 			var defs []map[string]json.RawMessage
-			if d.decode(v, path, &defs, "error.expected.jsarray") {
+			if d.decode(v, path, &defs, "error.expected.jsarray") && d.ports(defs, path) {
 				n := len(defs)
 				u.Ports = &n
-				setExtra(u, key, compact(v))
+				setExtra(u, key, canonical(v))
 			}
 		case "constraints":
 			var cs [][]string
@@ -167,10 +168,32 @@ func (d *defDecoder) object(raw json.RawMessage, prefix string) appDef {
 		case "upgradeStrategy":
 			u.UpgradeStrategy = d.upgradeStrategy(v, path)
 		default:
-			setExtra(u, key, compact(v))
+			setExtra(u, key, canonical(v))
 		}
 	}
 	return def
+}
+
+// ports checks the port of each port definition: a whole number from 0 (any port) to 65535.
+func (d *defDecoder) ports(defs []map[string]json.RawMessage, path string) bool {
+	ok := true
+	for i, def := range defs {
+		raw, given := def["port"]
+		if !given || isNull(raw) {
+			continue
+		}
+		p := path + "/" + strconv.Itoa(i) + "/port"
+		n, isNum := d.number(raw, p)
+		if !isNum {
+			ok = false
+			continue
+		}
+		if port, err := n.Int64(); err != nil || port < 0 || port > 65535 {
+			d.invalidAt(p, "got "+n.String()+", expected between 0 and 65535")
+			ok = false
+		}
+	}
+	return ok
 }
 
 func setExtra(u *simulate.AppUpdate, key string, v json.RawMessage) {
@@ -182,12 +205,54 @@ func setExtra(u *simulate.AppUpdate, key string, v json.RawMessage) {
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
 
-func compact(v json.RawMessage) json.RawMessage {
-	var b bytes.Buffer
-	if err := json.Compact(&b, v); err != nil {
+// canonical re-encodes a JSON value with sorted keys and no spaces. The model compares Extra fields
+// byte for byte to decide whether a change restarts tasks, while Marathon compares parsed definitions:
+// the same object with its keys in another order (go-marathon marshals its structs) is no change.
+func canonical(v json.RawMessage) json.RawMessage {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber() // keep numbers as written: no float rounding of large integers
+	var x any
+	if err := dec.Decode(&x); err != nil {
 		return append(json.RawMessage(nil), v...)
 	}
-	return b.Bytes()
+	out, err := json.Marshal(x)
+	if err != nil {
+		return append(json.RawMessage(nil), v...)
+	}
+	return out
+}
+
+// forApp finishes a definition for the app it goes to. In portDefinitions, a port that is the service
+// port the simulator assigned (GET shows it) goes back to 0, "any port", and Marathon's defaults are
+// filled in: a definition read with GET and sent back is then no change, and restarts nothing.
+func (def *appDef) forApp(id string) {
+	raw, ok := def.update.Extra["portDefinitions"]
+	if !ok || isNull(raw) {
+		return
+	}
+	var defs []map[string]any
+	if json.Unmarshal(raw, &defs) != nil {
+		return
+	}
+	base := servicePortBase(simulate.NormalizeAppID(id))
+	for i, d := range defs {
+		if d == nil {
+			d = map[string]any{}
+			defs[i] = d
+		}
+		if p, ok := d["port"].(float64); !ok || p == float64(base+i) {
+			d["port"] = 0
+		}
+		if _, ok := d["protocol"]; !ok {
+			d["protocol"] = "tcp"
+		}
+		if _, ok := d["labels"]; !ok {
+			d["labels"] = map[string]any{}
+		}
+	}
+	if out, err := json.Marshal(defs); err == nil {
+		def.update.Extra["portDefinitions"] = out
+	}
 }
 
 // decode unmarshals v into dst, noting typeMsg at path when the JSON has the wrong shape.
@@ -220,8 +285,8 @@ func (d *defDecoder) optFloat(v json.RawMessage, path string) *float64 {
 }
 
 func (d *defDecoder) optInt(v json.RawMessage, path string) *int {
-	var n json.Number
-	if !d.decode(v, path, &n, "error.expected.jsnumber") {
+	n, ok := d.number(v, path)
+	if !ok {
 		return nil
 	}
 	i, err := n.Int64()
@@ -231,6 +296,20 @@ func (d *defDecoder) optInt(v json.RawMessage, path string) *int {
 	}
 	out := int(i)
 	return &out
+}
+
+// number reads a JSON number as written. (encoding/json would also take a quoted number into a
+// json.Number; Marathon does not.)
+func (d *defDecoder) number(v json.RawMessage, path string) (json.Number, bool) {
+	if t := bytes.TrimSpace(v); len(t) > 0 && t[0] == '"' {
+		d.typeError(path, "error.expected.jsnumber")
+		return "", false
+	}
+	var n json.Number
+	if !d.decode(v, path, &n, "error.expected.jsnumber") {
+		return "", false
+	}
+	return n, true
 }
 
 // healthCheck is the wire form of one health check; absent fields take Marathon's defaults.

@@ -83,6 +83,7 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, errInvalid([]detail{{Path: "/id", Errors: []string{"error.path.missing"}}}))
 		return
 	}
+	def.forApp(def.id)
 	_, ref, err := s.world.CreateApp(simulate.NewAppSpec(def.id, def.update))
 	if err != nil {
 		writeErr(w, err)
@@ -136,6 +137,7 @@ func (s *server) updateApps(w http.ResponseWriter, r *http.Request) {
 	}
 	var first simulate.DeploymentRef
 	for i, d := range defs {
+		d.forApp(d.id)
 		ref, _, err := s.world.UpdateApp(d.id, d.update, force)
 		if err != nil {
 			writeErr(w, err)
@@ -272,6 +274,7 @@ func (s *server) updateApp(w http.ResponseWriter, r *http.Request, id string) {
 		writeAPIError(w, aerr)
 		return
 	}
+	def.forApp(id)
 	q := query(r.URL.Query())
 	patch := r.Method == http.MethodPatch
 	partial := patch || q.flag("partialUpdate", true)

@@ -38,6 +38,13 @@ func servicePorts(a *simulate.App) []int {
 	return ports
 }
 
+// servicePortBase is the service port of an app's first port unless the client chose one.
+func servicePortBase(appID string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(appID))
+	return servicePortMin + int(h.Sum32()%uint32(servicePortMax-servicePortMin-64))
+}
+
 // portDefinitions are the app's port definitions as the client sent them (kept in Extra, since the
 // model only counts ports), with the service ports filled in where the client left port 0.
 func portDefinitions(a *simulate.App) ([]map[string]any, []int) {
@@ -47,9 +54,7 @@ func portDefinitions(a *simulate.App) ([]map[string]any, []int) {
 			given = nil // a definition the model's port count no longer matches
 		}
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(a.ID))
-	base := servicePortMin + int(h.Sum32()%uint32(servicePortMax-servicePortMin-64))
+	base := servicePortBase(a.ID)
 	defs := make([]map[string]any, a.Ports)
 	ports := make([]int, a.Ports)
 	for i := range defs {

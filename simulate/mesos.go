@@ -36,6 +36,7 @@ func (w *World) registerAgent(hostname, ip, pool string, attrs []Attribute, role
 		InstanceID:   instanceID,
 		usedPorts:    map[uint64]bool{},
 		appTasks:     map[string]int{},
+		seq:          w.nextAgent,
 	}
 	w.nextAgent++
 	a.index = len(w.agentList)

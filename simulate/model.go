@@ -123,6 +123,7 @@ type Agent struct {
 	tasks      []*Task
 	usedPorts  map[uint64]bool
 	index      int
+	seq        int // registration order
 	appTasks   map[string]int
 	disconnect bool
 }

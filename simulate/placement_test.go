@@ -2,6 +2,7 @@ package simulate_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -324,6 +325,38 @@ func TestAllocationStaysOnTheMesosGrid(t *testing.T) {
 	for _, a := range c.agents() {
 		if a.Allocated != (simulate.Resources{}) {
 			t.Errorf("agent %s allocates %+v with no task", a.ID, a.Allocated)
+		}
+	}
+}
+
+func TestTasksWithoutStartDelayRunAtOnce(t *testing.T) {
+	c := newCluster(t, staticPools)
+	_, _, err := c.w.UpdateApp("/instant", simulate.AppUpdate{Instances: ptr(2), CPUs: ptr(0.1), StartDelay: ptr(time.Duration(0))}, false)
+	mustOK(t, err)
+	// No clock movement: the very next look must find the tasks placed and running, with nothing
+	// overdue left in the timeline.
+	if got := running(c.tasks("/instant")); got != 2 {
+		t.Errorf("%d tasks running, want 2", got)
+	}
+	if d := c.deployments(); len(d) != 0 {
+		t.Errorf("deployment still running: %+v", d)
+	}
+	if next, ok := c.w.NextEvent(); ok && !next.After(c.clock.Now()) {
+		t.Errorf("an event at %s is overdue at %s", next, c.clock.Now())
+	}
+}
+
+func TestAgentsComeInRegistrationOrder(t *testing.T) {
+	c := newCluster(t, timing+`
+pools:
+  - name: many
+    static_agents: 12
+    static_type: m5.large
+`)
+	agents := c.agents()
+	for i, a := range agents {
+		if want := "-S" + strconv.Itoa(i); !strings.HasSuffix(a.ID, want) {
+			t.Errorf("agent %d is %s, want the one ending in %s", i, a.ID, want)
 		}
 	}
 }

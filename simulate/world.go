@@ -214,7 +214,11 @@ func (w *World) catchUp() {
 		w.place()
 	}
 	w.setNow(target)
-	w.place()
+	// Placing at the target time can schedule events at that very time (a task with no start
+	// delay): run them too, so that the model the caller sees has nothing overdue.
+	if w.place(); len(w.timeline) > 0 && !w.timeline[0].at.After(target) {
+		w.catchUp()
+	}
 }
 
 func (w *World) setNow(t time.Time) {
@@ -351,13 +355,12 @@ func (v *View) MesosLeader() (index int, since time.Time, ok bool) {
 // MarathonLeader returns the index of the leading Marathon instance, or -1 while none leads.
 func (v *View) MarathonLeader() int { return v.w.marathonLeader }
 
-// Agents returns the registered agents in registration order.
+// Agents returns the registered agents in registration order (those registered in one instant, as at
+// the start of a scenario, in the order they registered: S2 before S10).
 func (v *View) Agents() []*Agent {
 	out := make([]*Agent, len(v.w.agentList))
 	copy(out, v.w.agentList)
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].RegisteredAt.Before(out[j].RegisteredAt) || (out[i].RegisteredAt.Equal(out[j].RegisteredAt) && out[i].ID < out[j].ID)
-	})
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
 	return out
 }
 

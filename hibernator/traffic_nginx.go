@@ -411,6 +411,9 @@ func (n *NginxAccessLog) flushPartial(lf *logFile) {
 }
 
 func (n *NginxAccessLog) line(s string) {
+	if s == "" || s == "\r" {
+		return // nginx writes none; a stray newline says nothing about traffic or the format
+	}
 	n.stats.Lines++
 	l, err := ParseAccessLogLine(s)
 	if err != nil {

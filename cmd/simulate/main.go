@@ -202,21 +202,23 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer, demo
 	return 0
 }
 
+// printEndpoints prints one line per endpoint, leaders first; the control line comes last, so a script
+// that reads up to it has every address.
 func printEndpoints(stdout io.Writer, c *serve.Cluster, sc *simulate.Scenario, f *serveFlags) {
 	fmt.Fprintf(stdout, "scenario %s (speed %gx, real tasks %v)\n", sc.Name, f.speed, f.realTasks)
 	leader := c.LeaderMesosURL()
 	fmt.Fprintf(stdout, "mesos %s\n", leader)
-	fmt.Fprintf(stdout, "marathon %s\n", c.MarathonURL[0])
-	fmt.Fprintf(stdout, "aws %s\n", c.AWSURL)
-	fmt.Fprintf(stdout, "control %s\n", c.ControlURL)
 	for _, u := range c.MesosURLs {
 		if u != leader {
 			fmt.Fprintf(stdout, "mesos-standby %s\n", u)
 		}
 	}
+	fmt.Fprintf(stdout, "marathon %s\n", c.MarathonURL[0])
 	for _, u := range c.MarathonURL[1:] {
 		fmt.Fprintf(stdout, "marathon-standby %s\n", u)
 	}
+	fmt.Fprintf(stdout, "aws %s\n", c.AWSURL)
+	fmt.Fprintf(stdout, "control %s\n", c.ControlURL)
 }
 
 func summarize(ctx context.Context, stdout io.Writer, w *simulate.World, every time.Duration) {

@@ -237,8 +237,8 @@ func (w *World) validateApp(a *App) *Error {
 }
 
 // CreateApp creates an app (POST /v2/apps). It fails with KindConflict when the id exists. The spec is
-// taken as given (a zero UpgradeStrategy means minimumHealthCapacity 0): start from DefaultApp to get
-// Marathon's defaults for the fields a request leaves out.
+// taken as given (a zero UpgradeStrategy means minimumHealthCapacity 0): NewAppSpec fills in Marathon's
+// defaults for the fields a request leaves out.
 func (w *World) CreateApp(spec App) (*App, DeploymentRef, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -253,10 +253,6 @@ func (w *World) CreateApp(spec App) (*App, DeploymentRef, error) {
 	app := w.addApp(spec)
 	return app, w.beginChange(app, "StartApplication"), nil
 }
-
-// DefaultApp returns an app definition with Marathon's defaults (1 cpu, 128 MB, one port, backoff 1 s
-// × 1.15, upgradeStrategy 1/1) and the scenario-independent start delay of 5 s.
-func DefaultApp(id string) App { return *defaultApp(NormalizeAppID(id)) }
 
 // addApp registers an app with version now; it does not start a deployment.
 func (w *World) addApp(spec App) *App {

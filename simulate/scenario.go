@@ -330,6 +330,16 @@ func (sc *Scenario) Defaults() {
 			}
 		}
 	}
+	for i := range sc.Apps {
+		// Marathon's defaults: an app that names no cpus or mem gets 1 cpu and 128 MB, not a free ride.
+		a := &sc.Apps[i]
+		if a.CPUs == 0 {
+			a.CPUs = 1
+		}
+		if a.Mem == 0 {
+			a.Mem = 128
+		}
+	}
 	for i := range sc.Workload {
 		if d := sc.Workload[i].Diurnal; d != nil {
 			if !d.Period.Set() {

@@ -99,11 +99,17 @@ func TestBuiltinScenarios(t *testing.T) {
 
 func TestLoadScenarioFromFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mine.yaml")
-	mustOK(t, os.WriteFile(path, []byte("name: mine\n"+staticPools), 0o644))
+	mustOK(t, os.WriteFile(path, []byte("name: mine\napps: [{id: /plain, instances: 2}]\n"+staticPools), 0o644))
 	sc, err := simulate.LoadScenario(path)
 	mustOK(t, err)
-	if sc.Name != "mine" || sc.Seed != 1 || sc.Region != "us-east-1" || sc.Mesos.Version != "1.10.0" {
+	if sc.Name != "mine" || sc.Seed != 1 || sc.Region != "us-east-1" || sc.Mesos.Version != "1.10.0" || sc.Timing.TaskStart.D() != 5*time.Second {
 		t.Errorf("defaults not filled in: %+v", sc)
+	}
+	c := newClusterFrom(t, sc)
+	plain, _ := c.app("/plain")
+	if plain.CPUs != 1 || plain.Mem != 128 || plain.Ports != 1 || plain.UpgradeStrategy.MinimumHealthCapacity != 1 || running(c.tasks("/plain")) != 2 {
+		t.Errorf("an app that names no resources: %g cpus, %g MB, %d ports, strategy %+v, %d running; want Marathon's defaults and 2 running",
+			plain.CPUs, plain.Mem, plain.Ports, plain.UpgradeStrategy, running(c.tasks("/plain")))
 	}
 	_, err = simulate.LoadScenario(filepath.Join(t.TempDir(), "absent.yaml"))
 	if err == nil || !strings.Contains(err.Error(), "diurnal, small") {

@@ -46,6 +46,13 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	// open is missed.
 	sub := s.world.SubscribeMarathon(eventBuffer)
 	defer sub.Close()
+	if s.leader() != s.index {
+		// Leadership moved between routing and subscribing, so the leader change may not have ended
+		// this subscription: route again, which redirects to the new leader.
+		sub.Close()
+		s.route(w, r)
+		return
+	}
 
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives any server write timeout

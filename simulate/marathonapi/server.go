@@ -115,6 +115,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.fromSibling(r) && !s.intercept(w, r) {
 		return
 	}
+	s.route(w, r)
+}
+
+// route serves r when this instance leads; a standby forwards it to the leader, or redirects it there
+// for the event stream.
+func (s *server) route(w http.ResponseWriter, r *http.Request) {
 	for {
 		leader := s.leader()
 		switch {

@@ -314,7 +314,9 @@ func TestMasterErrorsAreTypedWithTheMastersText(t *testing.T) {
 		{http.StatusBadRequest, "Unknown agent", ErrBadRequest},
 		{http.StatusNotFound, "Agent 'S9' not found", ErrNotFound},
 		{http.StatusConflict, "Agent 'S0' is currently being marked gone", ErrConflict},
-		{http.StatusUnauthorized, "Unauthorized", ErrProtocol},
+		{http.StatusUnauthorized, "Unauthorized", ErrUnauthorized},
+		{http.StatusForbidden, "Forbidden", ErrUnauthorized},
+		{http.StatusMethodNotAllowed, "Expecting one of { 'POST' }", ErrProtocol},
 	} {
 		m := newFakeMaster(t, plainStatus(tc.status, tc.text))
 		c := newTestClient(t, Config{URLs: []string{m.URL()}})

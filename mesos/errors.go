@@ -22,8 +22,11 @@ var (
 	// ErrConflict: the call conflicts with a transition in progress (409, e.g. draining an agent that is
 	// being marked gone).
 	ErrConflict = errors.New("mesos: conflict")
+	// ErrUnauthorized: the master (or a proxy in front of it) refused the credentials (401, 403). Check
+	// Config.Principal/Secret or Token.
+	ErrUnauthorized = errors.New("mesos: unauthorized")
 	// ErrProtocol: the master answered outside the API (unexpected status or content type, a body that
-	// does not decode, 401/403 from an authenticator).
+	// does not decode).
 	ErrProtocol = errors.New("mesos: protocol error")
 )
 
@@ -74,6 +77,8 @@ func kindOf(status int) error {
 		return ErrNotFound
 	case http.StatusConflict:
 		return ErrConflict
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return ErrUnauthorized
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
 		return ErrUnavailable
 	default:

@@ -111,19 +111,8 @@ func (x *exchange) close() {
 // answers becomes the remembered leader. Each attempt is bounded by c.timeout: for a stream only until
 // the answer's headers arrive, otherwise until the caller closes the exchange.
 func (c *Client) roundTrip(ctx context.Context, call *master.Call, stream bool) (*exchange, error) {
-	name := call.GetType().String()
-	log := c.log.With(zap.String("call", name))
-	queue := c.candidates()
-	tried := map[string]bool{}
-	hops := 0
-	var last *Error
-	for len(queue) > 0 {
-		base := queue[0]
-		queue = queue[1:]
-		if tried[base.String()] {
-			continue
-		}
-		tried[base.String()] = true
+	r := &route{call: call.GetType().String(), queue: c.candidates(), tried: map[string]bool{}}
+	for base, ok := r.next(); ok; base, ok = r.next() {
 		x, err := c.attempt(ctx, base, call, stream)
 		if err == nil {
 			c.setLeader(base)
@@ -132,43 +121,84 @@ func (c *Client) roundTrip(ctx context.Context, call *master.Call, stream bool) 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		var se *statusError
-		switch {
-		case errors.As(err, &se) && se.status == http.StatusTemporaryRedirect:
-			next, rerr := redirectTarget(base, se.location)
-			switch {
-			case rerr != nil || hops >= maxRedirects:
-				last = &Error{Kind: ErrNoLeader, Call: name, Master: base.String(), Status: se.status, Message: redirectProblem(se.location, rerr), Err: rerr}
-			case tried[next.String()]:
-				// A stale pointer back at a master that already failed (or redirected) in this call: keep
-				// its answer as the one to report, unless there is none.
-				if last == nil {
-					last = &Error{Kind: ErrNoLeader, Call: name, Master: base.String(), Status: se.status, Message: "redirected back to " + next.String()}
-				}
-			default:
-				hops++
-				log.Debug("following mesos leader redirect", zap.String("master", base.String()), zap.String("leader", next.String()))
-				queue = append([]*url.URL{next}, queue...)
-			}
-		case errors.As(err, &se) && se.status == http.StatusServiceUnavailable:
-			kind := ErrUnavailable
-			if strings.Contains(se.body, noLeaderText) {
-				kind = ErrNoLeader
-			}
-			last = &Error{Kind: kind, Call: name, Master: base.String(), Status: se.status, Message: se.body}
-			log.Debug("mesos master unavailable, trying the next", zap.String("master", base.String()), zap.String("message", se.body))
-		case errors.As(err, &se):
-			// A master that answers anything but 307/503 is the leader (standbys redirect first).
-			c.setLeader(base)
-			return nil, &Error{Kind: kindOf(se.status), Call: name, Master: base.String(), Status: se.status, Message: se.body}
-		case isProtocolError(err):
-			return nil, &Error{Kind: ErrProtocol, Call: name, Master: base.String(), Message: err.Error(), Err: err}
-		default:
-			last = &Error{Kind: ErrUnavailable, Call: name, Master: base.String(), Message: err.Error(), Err: err}
-			log.Debug("mesos master unreachable, trying the next", zap.String("master", base.String()), zap.Error(err))
+		if final := c.judge(r, base, err); final != nil {
+			return nil, final
 		}
 	}
-	return nil, last
+	return nil, r.last
+}
+
+// route is one call's way to the leader: the masters still to try and what the tried ones said.
+type route struct {
+	call  string
+	queue []*url.URL
+	tried map[string]bool
+	hops  int
+	last  *Error // the failure to report if no master is left
+}
+
+// next returns the next master not tried yet.
+func (r *route) next() (*url.URL, bool) {
+	for len(r.queue) > 0 {
+		base := r.queue[0]
+		r.queue = r.queue[1:]
+		if !r.tried[base.String()] {
+			r.tried[base.String()] = true
+			return base, true
+		}
+	}
+	return nil, false
+}
+
+func (r *route) fail(kind error, base *url.URL, status int, msg string, cause error) *Error {
+	return &Error{Kind: kind, Call: r.call, Master: base.String(), Status: status, Message: msg, Err: cause}
+}
+
+// judge decides what a failed attempt at base means: a final answer (returned), or a reason to go on
+// to the redirect's target or the next master (recorded in r).
+func (c *Client) judge(r *route, base *url.URL, err error) *Error {
+	log := c.log.With(zap.String("call", r.call), zap.String("master", base.String()))
+	var se *statusError
+	switch {
+	case errors.As(err, &se) && se.status == http.StatusTemporaryRedirect:
+		c.redirect(r, base, se)
+	case errors.As(err, &se) && se.status == http.StatusServiceUnavailable:
+		kind := ErrUnavailable
+		if strings.Contains(se.body, noLeaderText) {
+			kind = ErrNoLeader
+		}
+		r.last = r.fail(kind, base, se.status, se.body, nil)
+		log.Debug("mesos master unavailable, trying the next", zap.String("message", se.body))
+	case errors.As(err, &se):
+		// A master that answers anything but 307/503 is the leader (standbys redirect first).
+		c.setLeader(base)
+		return r.fail(kindOf(se.status), base, se.status, se.body, nil)
+	case isProtocolError(err):
+		return r.fail(ErrProtocol, base, 0, err.Error(), err)
+	default:
+		r.last = r.fail(ErrUnavailable, base, 0, err.Error(), err)
+		log.Debug("mesos master unreachable, trying the next", zap.Error(err))
+	}
+	return nil
+}
+
+// redirect puts a 307's target at the head of the route, within maxRedirects hops.
+func (c *Client) redirect(r *route, base *url.URL, se *statusError) {
+	next, err := redirectTarget(base, se.location)
+	switch {
+	case err != nil || r.hops >= maxRedirects:
+		r.last = r.fail(ErrNoLeader, base, se.status, redirectProblem(se.location, err), err)
+	case r.tried[next.String()]:
+		// A stale pointer back at a master that already failed (or redirected) in this call: keep its
+		// answer as the one to report, unless there is none.
+		if r.last == nil {
+			r.last = r.fail(ErrNoLeader, base, se.status, "redirected back to "+next.String(), nil)
+		}
+	default:
+		r.hops++
+		c.log.Debug("following mesos leader redirect", zap.String("call", r.call), zap.String("master", base.String()), zap.String("leader", next.String()))
+		r.queue = append([]*url.URL{next}, r.queue...)
+	}
 }
 
 // attempt sends call to one master.

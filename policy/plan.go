@@ -1,7 +1,10 @@
 package policy
 
 import (
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -172,6 +175,8 @@ type planner struct {
 	ref       Resources    // the largest agent shape of the pool, the yardstick of task sizes
 	// restartTimer holds agents whose drain was aborted: they must be unneeded for unneeded_for again.
 	restartTimer map[string]bool
+	appProtected map[string]bool // by app id, memoised
+	fullness     []int           // available agents, fullest first; nil until needed or after a change
 }
 
 type agentView struct {
@@ -179,7 +184,8 @@ type agentView struct {
 	group       int // index in groups, or -1 when the agent is no instance of the pool's groups
 	inst        *Instance
 	util        float64
-	protectedBy string
+	protectedBy string // the app whose task protects the agent, once protection was looked at
+	protChecked bool
 	available   bool   // takes new tasks, in this plan
 	drain       string // instance id of Marmot's drain on this agent, or ""
 	reason      Reason
@@ -212,10 +218,13 @@ func (g *groupView) coming() int {
 type instRef struct{ group, inst int }
 
 func newPlanner(snap *PoolSnapshot, pol *PoolPolicy, prev *PoolState, now time.Time) *planner {
-	p := &planner{snap: snap, pol: pol, prev: prev, now: now, next: prev.clone(), restartTimer: map[string]bool{}}
+	p := &planner{snap: snap, pol: pol, prev: prev, now: now, restartTimer: map[string]bool{}, appProtected: map[string]bool{}}
 	p.plan = PoolPlan{Pool: snap.Pool, At: now}
-	p.next.UnneededSince = map[string]time.Time{}
+	// The timers are rebuilt from the agents and instances seen now, so that gone ones are forgotten.
+	p.next = *prev
+	p.next.UnneededSince = make(map[string]time.Time, len(prev.UnneededSince))
 	p.next.MissingSince = map[string]time.Time{}
+	p.next.Groups, p.next.Drains = maps.Clone(prev.Groups), maps.Clone(prev.Drains)
 	if p.next.Groups == nil {
 		p.next.Groups = map[string]GroupState{}
 	}
@@ -230,8 +239,11 @@ func newPlanner(snap *PoolSnapshot, pol *PoolPolicy, prev *PoolState, now time.T
 
 func (p *planner) indexGroups() {
 	p.groups = make([]groupView, len(p.snap.Groups))
-	p.instAt = map[string]instRef{}
-	p.instByID = map[string]instRef{}
+	n := 0
+	for gi := range p.snap.Groups {
+		n += len(p.snap.Groups[gi].Instances)
+	}
+	p.instAt, p.instByID = make(map[string]instRef, n), make(map[string]instRef, n)
 	for gi := range p.snap.Groups {
 		g := &p.snap.Groups[gi]
 		st := p.next.Groups[g.Name]
@@ -258,7 +270,6 @@ func (p *planner) indexGroups() {
 func (p *planner) indexAgents() {
 	p.agents = make([]agentView, len(p.snap.Agents))
 	p.agentByIP = make(map[string]int, len(p.snap.Agents))
-	protected := map[string]bool{}
 	for i := range p.snap.Agents {
 		a := &p.snap.Agents[i]
 		v := agentView{a: a, group: -1, util: a.Allocated.Share(a.Total), available: a.available()}
@@ -268,26 +279,31 @@ func (p *planner) indexAgents() {
 				gv.shape = a.Total // the group's shape is unknown: its agents show it
 			}
 		}
-		v.protectedBy = p.protectingApp(a, protected)
 		p.agentByIP[a.IP] = i
 		p.agents[i] = v
 	}
 }
 
-// protectingApp returns the first app whose task protects the agent, or "". seen memoises the
-// policy's verdict per app: a pool has far fewer apps than tasks.
-func (p *planner) protectingApp(a *Agent, seen map[string]bool) string {
-	for _, t := range a.Tasks {
-		prot, ok := seen[t.AppID]
+// protection returns the first app whose task protects the agent, or "". It is looked up only for the
+// agents whose fate it decides (unneeded ones, drains): most agents of a busy pool are never looked at.
+// appProtected memoises the policy's verdict per app, since a pool has far fewer apps than tasks.
+func (p *planner) protection(v *agentView) string {
+	if v.protChecked {
+		return v.protectedBy
+	}
+	v.protChecked = true
+	for _, t := range v.a.Tasks {
+		prot, ok := p.appProtected[t.AppID]
 		if !ok {
 			prot = p.pol.Protection.Protects(t.AppID, p.snap.Apps[t.AppID].Labels)
-			seen[t.AppID] = prot
+			p.appProtected[t.AppID] = prot
 		}
 		if prot || t.Protected {
-			return t.AppID
+			v.protectedBy = t.AppID
+			break
 		}
 	}
-	return ""
+	return v.protectedBy
 }
 
 // agentOf returns the index of the agent on an instance, or -1.
@@ -334,7 +350,10 @@ func (p *planner) finish() PoolPlan {
 	for i := range p.agents {
 		p.plan.Agents[i] = p.agentDecision(&p.agents[i])
 	}
-	sort.Slice(p.plan.Agents, func(i, j int) bool { return p.plan.Agents[i].ID < p.plan.Agents[j].ID })
+	byID := func(a, b AgentDecision) int { return strings.Compare(a.ID, b.ID) }
+	if !slices.IsSortedFunc(p.plan.Agents, byID) { // adapters usually list agents in order already
+		slices.SortFunc(p.plan.Agents, byID)
+	}
 	sort.Slice(p.plan.Drains, func(i, j int) bool {
 		return p.plan.Drains[i].Drain.InstanceID < p.plan.Drains[j].Drain.InstanceID
 	})

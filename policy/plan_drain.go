@@ -90,7 +90,7 @@ func (p *planner) drainStep(d Drain, ai int, gv *groupView) (DrainAction, Reason
 	switch {
 	case v == nil || v.a.Maintenance == MaintenanceDown:
 		action, reason = DrainTerminate, DrainAgentGone
-	case v.protectedBy != "":
+	case p.protection(v) != "":
 		return DrainAbort, DrainAbortProtected
 	case len(v.a.Tasks) == 0 || v.a.Drain == DrainStateDrained:
 		action, reason = DrainTerminate, DrainComplete
@@ -124,6 +124,7 @@ func (p *planner) abortDrain(id string, ai int) {
 	v := &p.agents[ai]
 	v.drain, v.available = "", !v.a.disconnected()
 	p.restartTimer[v.a.ID] = true
+	p.fullness = nil
 }
 
 // abortDrainsForDemand aborts the drains still waiting for tasks to leave, because waiting instances
@@ -155,6 +156,7 @@ func (p *planner) startDrain(v *agentView, reason Reason) {
 	p.next.LastScaleDown = p.now
 	gv.draining++
 	v.drain, v.available, v.reason = d.InstanceID, false, reason
+	p.fullness = nil
 	p.plan.Drains = append(p.plan.Drains, DrainDecision{Action: DrainStart, Reason: reason, Drain: d})
 }
 

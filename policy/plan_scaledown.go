@@ -61,10 +61,10 @@ func (p *planner) agentReason(v *agentView) Reason {
 		return KeptNoInstance
 	case v.inst.Lifecycle != LifecycleInService:
 		return KeptNotInService
-	case v.protectedBy != "":
-		return KeptProtected
 	case !unneeded:
 		return KeptUtilized
+	case p.protection(v) != "":
+		return KeptProtected
 	case p.now.Sub(since) < sd.UnneededFor.D || p.restartTimer[v.a.ID]:
 		return KeptNotUnneededLongEnough
 	case p.now.Sub(agentBorn(v)) < sd.MinAgentAge.D:
@@ -179,13 +179,16 @@ func boolInt(b bool) int {
 type moves struct {
 	p       *planner
 	bins    *binTree
-	binOf   map[int]int // agent index → bin
-	touched []bool      // by bin: receives tasks in the simulation
+	binOf   []int  // by agent index: its bin, or -1
+	touched []bool // by bin: receives tasks in the simulation
 }
 
 func (p *planner) newMoves() *moves {
 	order := p.availableByFullness()
-	m := &moves{p: p, bins: newBinTree(len(order)), binOf: make(map[int]int, len(order)), touched: make([]bool, len(order))}
+	m := &moves{p: p, bins: newBinTree(len(order)), binOf: make([]int, len(p.agents)), touched: make([]bool, len(order))}
+	for i := range m.binOf {
+		m.binOf[i] = -1
+	}
 	for _, ai := range order {
 		v := &p.agents[ai]
 		m.binOf[ai] = m.bins.push(v.a.Total.Sub(v.a.Allocated))
@@ -196,8 +199,8 @@ func (p *planner) newMoves() *moves {
 // received reports whether the simulation already moved tasks onto the agent: draining it too would
 // move those tasks twice.
 func (m *moves) received(ai int) bool {
-	bin, ok := m.binOf[ai]
-	return ok && m.touched[bin]
+	bin := m.binOf[ai]
+	return bin >= 0 && m.touched[bin]
 }
 
 // moveOff places the agent's tasks elsewhere and takes the agent out of the simulation; when a task

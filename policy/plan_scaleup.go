@@ -1,8 +1,9 @@
 package policy
 
 import (
+	"cmp"
 	"math"
-	"sort"
+	"slices"
 )
 
 // capacity is the pool as scale-up sees it: the free space of every agent that takes tasks, of every
@@ -85,23 +86,33 @@ func (p *planner) addAgentBin(ai int) {
 	p.room.push(v.a.Total, v.a.Total.Sub(v.a.Allocated), v.empty())
 }
 
-// availableByFullness returns the agents that take tasks, fullest first: first fit then fills the
-// agents that are already busy and leaves the emptiest ones free to go.
+// availableByFullness returns the agents that take tasks, fullest first (ties in snapshot order):
+// first fit then fills the agents that are already busy and leaves the emptiest ones free to go.
 func (p *planner) availableByFullness() []int {
-	var out []int
+	if p.fullness != nil {
+		return p.fullness
+	}
+	type key struct {
+		util  float64
+		agent int
+	}
+	keys := make([]key, 0, len(p.agents))
 	for i := range p.agents {
 		if p.agents[i].available {
-			out = append(out, i)
+			keys = append(keys, key{p.agents[i].util, i})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := &p.agents[out[i]], &p.agents[out[j]]
-		if a.util != b.util {
-			return a.util > b.util
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := cmp.Compare(b.util, a.util); c != 0 {
+			return c
 		}
-		return a.a.ID < b.a.ID
+		return a.agent - b.agent
 	})
-	return out
+	p.fullness = make([]int, len(keys))
+	for i, k := range keys {
+		p.fullness[i] = k.agent
+	}
+	return p.fullness
 }
 
 // placeDemand packs waiting instances into the bins, largest first, and returns what did not fit.
@@ -134,11 +145,17 @@ func (p *planner) placed(bin, n int) {
 	}
 }
 
-// openAgentsFor adds agents for the waiting instances that fit no free space.
+// openAgentsFor adds agents for the waiting instances that fit no free space, trying the agents it
+// already added before adding another.
 func (p *planner) openAgentsFor(left []demandItem) {
 	c := p.room
 	for _, it := range left {
-		for rem := it.count; rem > 0; {
+		for rem := it.count; ; {
+			n := c.bins.place(it.need, rem, p.placed)
+			c.used = c.used.Add(it.need.Scale(float64(n)))
+			if rem -= n; rem == 0 {
+				break
+			}
 			gi, limit := p.pickGroup(it.need)
 			if gi < 0 {
 				p.plan.ScaleUp.Unplaced += rem
@@ -146,9 +163,6 @@ func (p *planner) openAgentsFor(left []demandItem) {
 				break
 			}
 			p.addAgent(gi, ScaleUpPendingDemand)
-			n := c.bins.place(it.need, rem, p.placed)
-			c.used = c.used.Add(it.need.Scale(float64(n)))
-			rem -= n
 		}
 	}
 }

@@ -74,7 +74,8 @@ func (p *planner) knownShapes() []Resources {
 	seen := map[Resources]bool{}
 	var out []Resources
 	add := func(r Resources) {
-		if !r.IsZero() && !seen[r] {
+		// Most agents have the shape of the one before: skip the map for them.
+		if !r.IsZero() && (len(out) == 0 || r != out[len(out)-1]) && !seen[r] {
 			seen[r] = true
 			out = append(out, r)
 		}

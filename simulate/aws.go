@@ -410,6 +410,7 @@ func (w *World) CreateOrUpdateGroupTags(tags []GroupTag) error {
 func (w *World) DeleteGroupTags(tags []GroupTag) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.catchUp()
 	for _, t := range tags {
 		if g, ok := w.groups[t.Group]; ok {
 			g.Tags = deleteTag(g.Tags, t.Key)

@@ -457,6 +457,7 @@ func (w *World) ResetDelay(id string) error {
 func (w *World) SetRequestRate(id string, rps float64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.catchUp()
 	app, ok := w.apps[NormalizeAppID(id)]
 	if !ok {
 		return errorf(KindNotFound, "", "App '%s' does not exist", NormalizeAppID(id))

@@ -260,65 +260,68 @@ func TestLeaderFaults(t *testing.T) {
 }
 
 func TestScenarioFaults(t *testing.T) {
-	c := newCluster(t, spotScenario+`
-mesos: {masters: 2}
-faults:
-  - {at: 1m, kind: http_error, service: marathon, count: 1}
-  - {at: 2m, kind: slow_response, service: mesos, delay: 2s}
-  - {at: 3m, kind: never_join}
-  - {at: 4m, kind: spot_interruption, group: spot}
-  - {at: 5m, kind: mesos_leader_change}
-  - {at: 10m, kind: clear}
-`)
-	start := c.clock.Now()
-	at := func(d time.Duration) { c.clock.Set(start.Add(d)) }
-
-	at(59 * time.Second)
-	if in := c.w.Intercept(simulate.ServiceMarathon); in.Status != 0 {
-		t.Errorf("marathon failing before the fault's time: %+v", in)
+	// Each fault is scheduled at 1m; probe reports whether its effect shows now. It must not show at
+	// 59s and must show at 1m.
+	launchNow := func(c *cluster) simulate.Instance {
+		g := c.group("ondemand")
+		mustOK(t, c.w.SetDesiredCapacity("ondemand", g.Desired+1, false))
+		m := c.members("ondemand")
+		return m[len(m)-1]
 	}
-	at(time.Minute)
-	if in := c.w.Intercept(simulate.ServiceMarathon); in.Status != 503 {
-		t.Errorf("marathon not failing at the fault's time: %+v", in)
+	leader := func(c *cluster) (mesos int, elected bool, marathon int) {
+		c.view(func(v *simulate.View) { mesos, _, elected = v.MesosLeader(); marathon = v.MarathonLeader() })
+		return
 	}
-	if in := c.w.Intercept(simulate.ServiceMarathon); in.Status != 0 {
-		t.Errorf("count 1 failed twice: %+v", in)
+	cases := []struct {
+		name   string
+		faults string
+		probe  func(c *cluster) bool
+	}{
+		{"http_error counted", "{at: 1m, kind: http_error, service: marathon, count: 1}",
+			func(c *cluster) bool { return c.w.Intercept(simulate.ServiceMarathon).Status == 503 }},
+		{"http_error with a rate", "{at: 1m, kind: http_error, service: mesos, status: 502, rate: 1}",
+			func(c *cluster) bool { return c.w.Intercept(simulate.ServiceMesos).Status == 502 }},
+		{"slow_response", "{at: 1m, kind: slow_response, service: mesos, delay: 2s}",
+			func(c *cluster) bool { return c.w.Intercept(simulate.ServiceMesos).Delay == 2*time.Second }},
+		{"aws_throttle", "{at: 1m, kind: aws_throttle, service: autoscaling, count: 1}",
+			func(c *cluster) bool { return c.w.Intercept(simulate.ServiceAutoScaling).Throttle }},
+		{"never_join", "{at: 1m, kind: never_join, count: 1}",
+			func(c *cluster) bool { return launchNow(c).NeverJoins }},
+		{"spot_interruption", "{at: 1m, kind: spot_interruption, group: spot}",
+			func(c *cluster) bool {
+				for _, m := range c.members("spot") {
+					if !m.InterruptionAt.IsZero() {
+						return true
+					}
+				}
+				return false
+			}},
+		{"terminate_refused", "{at: 1m, kind: terminate_refused}",
+			func(c *cluster) bool {
+				_, err := c.w.TerminateInstanceInGroup(launchNow(c).ID, true)
+				return simulate.KindOf(err) == simulate.KindScalingInProgress
+			}},
+		{"mesos_leader_change", "{at: 1m, kind: mesos_leader_change}",
+			func(c *cluster) bool { m, _, _ := leader(c); return m == 1 }},
+		{"mesos_no_leader", "{at: 1m, kind: mesos_no_leader}",
+			func(c *cluster) bool { _, elected, _ := leader(c); return !elected }},
+		{"marathon_leader_change", "{at: 1m, kind: marathon_leader_change, target: 1}",
+			func(c *cluster) bool { _, _, m := leader(c); return m == 1 }},
+		{"clear", "{at: 0s, kind: http_error, service: mesos}\n  - {at: 1m, kind: clear}",
+			func(c *cluster) bool { return c.w.Intercept(simulate.ServiceMesos).Status == 0 }},
 	}
-	at(2 * time.Minute)
-	if in := c.w.Intercept(simulate.ServiceMesos); in.Delay != 2*time.Second {
-		t.Errorf("mesos delay %s, want 2s", in.Delay)
-	}
-	at(3 * time.Minute)
-	mustOK(t, c.w.SetDesiredCapacity("ondemand", 3, false))
-	at(4 * time.Minute)
-	interrupted := 0
-	for _, m := range c.members("spot") {
-		if !m.InterruptionAt.IsZero() {
-			interrupted++
-		}
-	}
-	if interrupted != 1 {
-		t.Errorf("%d spot instances noticed at 4m, want 1", interrupted)
-	}
-	at(5 * time.Minute)
-	c.view(func(v *simulate.View) {
-		if i, _, _ := v.MesosLeader(); i != 1 {
-			t.Errorf("mesos leader %d after the scheduled change, want 1", i)
-		}
-	})
-	at(10 * time.Minute)
-	if in := c.w.Intercept(simulate.ServiceMesos); in.Delay != 0 {
-		t.Errorf("mesos still slow after clear: %+v", in)
-	}
-	mustOK(t, c.w.SetDesiredCapacity("ondemand", 4, false))
-	c.advance(time.Hour)
-	noAgent := 0
-	for _, m := range c.members("ondemand") {
-		if m.AgentID == "" {
-			noAgent++
-		}
-	}
-	if noAgent != 1 {
-		t.Errorf("%d on-demand instances never joined, want only the one launched while never_join was on", noAgent)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, spotScenario+"mesos: {masters: 2}\nmarathon: {instances: 2}\nfaults:\n  - "+tc.faults+"\n")
+			start := c.clock.Now()
+			c.clock.Set(start.Add(59 * time.Second))
+			if tc.probe(c) {
+				t.Error("in force at 59s, before its time")
+			}
+			c.clock.Set(start.Add(time.Minute))
+			if !tc.probe(c) {
+				t.Error("not in force at 1m")
+			}
+		})
 	}
 }

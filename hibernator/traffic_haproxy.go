@@ -218,11 +218,13 @@ func (h *HAProxyStats) Resets() uint64 {
 	return h.resets
 }
 
-// Traffic implements TrafficSource: it fetches the stats and folds them into what it saw before.
+// Traffic implements TrafficSource: it fetches the stats and folds them into what it saw before. Calls
+// are serialised, fetch included, so that an older fetch is never folded in after a newer one (its
+// lower counters would look like a reload).
 func (h *HAProxyStats) Traffic(ctx context.Context, now time.Time) (TrafficReport, error) {
-	rows, err := h.fetch(ctx)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	rows, err := h.fetch(ctx)
 	if err == nil {
 		h.observe(rows, now)
 	}

@@ -124,7 +124,7 @@ func PlanHibernation(in HibernationInput) HibernationPlan {
 // decideApp judges one app on its own, before groups and the rate limit.
 func decideApp(a HibernationApp, p *HibernationPolicy, now time.Time) *planned {
 	d := &planned{HibernationDecision: HibernationDecision{App: a.ID, Instances: a.Instances}}
-	keep := func(r HibernationReason, detail string) *planned {
+	decided := func(r HibernationReason, detail string) *planned {
 		d.Reason, d.Detail = r, detail
 		return d
 	}
@@ -134,24 +134,24 @@ func decideApp(a HibernationApp, p *HibernationPolicy, now time.Time) *planned {
 	if err != nil {
 		// An app we cannot read may belong to a group; the group must not sleep without knowing it.
 		d.groupable = l.Group != ""
-		return keep(SkippedBadLabel, err.Error())
+		return decided(SkippedBadLabel, err.Error())
 	}
 	d.hosts = len(l.Hosts) > 0
 	if l.Asleep != nil && a.Instances == 0 {
 		d.Asleep, d.AsleepSince, d.Instances = true, l.Asleep.At, l.Asleep.Instances
 		switch {
 		case !l.OptedIn:
-			return keep(WakeNotOptedIn, "")
+			return decided(WakeNotOptedIn, "")
 		case p.NeverSleeps(a.ID):
-			return keep(WakeNeverSleep, "")
+			return decided(WakeNeverSleep, "")
 		}
-		return keep(AlreadyAsleep, "")
+		return decided(AlreadyAsleep, "")
 	}
 	if !l.OptedIn {
-		return keep(KeepAwakeNotOptedIn, "")
+		return decided(KeepAwakeNotOptedIn, "")
 	}
 	if a.Instances == 0 {
-		return keep(SkippedScaledToZero, "")
+		return decided(SkippedScaledToZero, "")
 	}
 
 	d.groupable = true
@@ -161,11 +161,11 @@ func decideApp(a HibernationApp, p *HibernationPolicy, now time.Time) *planned {
 
 	switch {
 	case p.NeverSleeps(a.ID):
-		return keep(KeepAwakeNeverSleep, "")
+		return decided(KeepAwakeNeverSleep, "")
 	case a.DeploymentRunning:
-		return keep(KeepAwakeDeploymentRunning, "")
+		return decided(KeepAwakeDeploymentRunning, "")
 	case a.TasksRunning == 0:
-		return keep(KeepAwakeNoRunningTasks, "")
+		return decided(KeepAwakeNoRunningTasks, "")
 	}
 	// From here on, when the app sleeps is known if no request arrives; the later checks that depend on
 	// fresh data clear it again.
@@ -173,23 +173,23 @@ func decideApp(a HibernationApp, p *HibernationPolicy, now time.Time) *planned {
 		d.SleepsAt = sleepTime(p, a.ID, d.IdleSince.Add(d.Idle.D))
 	}
 	if open, until := p.KeepAwakeAt(a.ID, now); open {
-		return keep(KeepAwakeWindow, "until "+until.Format(time.RFC3339))
+		return decided(KeepAwakeWindow, "until "+until.Format(time.RFC3339))
 	}
 	switch {
 	case a.Traffic.ObservedSince.IsZero():
 		d.SleepsAt = time.Time{}
-		return keep(KeepAwakeTrafficStale, "no traffic source has observed the app yet")
+		return decided(KeepAwakeTrafficStale, "no traffic source has observed the app yet")
 	case !a.Traffic.Fresh:
 		d.SleepsAt = time.Time{}
-		return keep(KeepAwakeTrafficStale, staleDetail(a.Traffic.StaleSources))
+		return decided(KeepAwakeTrafficStale, staleDetail(a.Traffic.StaleSources))
 	case a.Traffic.OpenConnections > 0:
 		d.SleepsAt = time.Time{}
-		return keep(KeepAwakeOpenConnections, fmt.Sprintf("%d open", a.Traffic.OpenConnections))
+		return decided(KeepAwakeOpenConnections, fmt.Sprintf("%d open", a.Traffic.OpenConnections))
 	case now.Before(d.IdleSince.Add(d.Idle.D)):
-		return keep(KeepAwakeRecentTraffic, "")
+		return decided(KeepAwakeRecentTraffic, "")
 	}
 	d.SleepsAt = now
-	return keep(Hibernate, "")
+	return decided(Hibernate, "")
 }
 
 func staleDetail(sources []string) string {

@@ -157,3 +157,26 @@ func FuzzAgentFromJSON(f *testing.F) {
 		_ = stateFromProto(r.GetGetState())
 	})
 }
+
+// FuzzEventFromJSON feeds SUBSCRIBE records (outside input) through the client's event decoding.
+func FuzzEventFromJSON(f *testing.F) {
+	for _, name := range []string{
+		"events/agent_added.doc.json", "events/agent_removed.doc.json", "events/task_added.doc.json",
+		"events/heartbeat.doc.json", "derived/task_updated.event.from-master-proto.json",
+	} {
+		f.Add(fixture(f, name))
+	}
+	f.Add([]byte(`{"type":"SUBSCRIBED","subscribed":{"get_state":{"get_agents":{"agents":[{}]},"get_tasks":{"tasks":[{}]}},"heartbeat_interval_seconds":-1e300}}`))
+	f.Add([]byte(`{"type":"TASK_UPDATED","task_updated":{}}`))
+	f.Add([]byte(`{"type":"TASK_UPDATED"}`)) // once panicked: no task_updated at all
+	f.Fuzz(func(t *testing.T, body []byte) {
+		dec := codecs.ByMediaType[codecs.MediaTypeJSON].NewDecoder(encoding.SourceReader(bytes.NewReader(body)))
+		var ev master.Event
+		if dec.Decode(&ev) != nil {
+			return
+		}
+		if e, ok := eventFromProto(&ev, "http://m1:5050"); ok && e.Type == EventResync && e.State == nil {
+			t.Error("resync without a snapshot")
+		}
+	})
+}

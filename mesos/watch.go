@@ -139,9 +139,9 @@ func eventFromProto(ev *master.Event, from string) (Event, bool) {
 		// The real shape carries the task in status, not at the top level as the docs show (wire-facts §1.6).
 		u := ev.GetTaskUpdated()
 		status := u.GetStatus()
-		state := u.State
-		if state == nil {
-			state = status.State
+		state := status.State
+		if u != nil && u.State != nil {
+			state = u.State
 		}
 		task := Task{ID: status.TaskID.Value, FrameworkID: u.GetFrameworkID().Value, AgentID: status.GetAgentID().GetValue(), State: taskStateName(state)}
 		e.Type, e.Task = EventTaskUpdated, &task

@@ -144,7 +144,7 @@ func LoadHibernationPolicy(data []byte) (*HibernationPolicy, error) {
 	var p HibernationPolicy
 	errs, ok := decodePolicy(data, &p, defaultHibernationPolicy())
 	if !ok {
-		return nil, errs
+		return nil, errs.Errors
 	}
 	if err := p.Validate(); err != nil {
 		for _, e := range err.(Errors) {

@@ -155,8 +155,9 @@ func TestLoadHibernationPolicyErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := LoadHibernationPolicy([]byte(c.doc))
-			if err == nil {
-				t.Fatal("no error")
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error %v is not Errors", err)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {

@@ -98,7 +98,7 @@ func (c *Client) StopMaintenance(ctx context.Context, machines []MachineID) erro
 // own kill grace period); once no task is left the drain is DRAINED and, with markGone, the agent is
 // removed for good. It does not wait for the drain. ErrBadRequest for an unknown agent, an agent in the
 // maintenance schedule or without the AGENT_DRAINING capability (or a pre-1.9 master); ErrConflict while
-// the agent is being marked gone. Repeating it on a draining agent is accepted by the master.
+// the agent is being marked gone. Not documented as idempotent: check Agent.Drain before repeating it.
 func (c *Client) DrainAgent(ctx context.Context, agentID string, maxGrace time.Duration, markGone bool) error {
 	call := calls.DrainAgent(mesoslib.AgentID{Value: agentID}, func(d *master.Call_DrainAgent) {
 		// In the call max_grace_period is a google.protobuf.Duration ({"seconds","nanos"}), unlike the

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.6.1
 
 .PHONY: demo test unit lint deps tools build bench fuzz-seeds
 

@@ -2,7 +2,7 @@
 # Installs the Debian packages the end-to-end tests run for real, when they are missing.
 # The list grows with the tests that need them (haproxy, nginx, zookeeper, prometheus, chromium).
 set -euo pipefail
-packages=(curl ca-certificates)
+packages=(curl ca-certificates haproxy nginx-light)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -105,7 +105,7 @@ func (s *server) dispatch(w http.ResponseWriter, r *http.Request, c *call, out f
 
 // reply answers a GET_* call: {"type":"GET_X","get_x":{…}}, rendered under the world lock.
 func (s *server) reply(w http.ResponseWriter, out format, typ string, read readCall) {
-	j := getWriter()
+	j := getWriter(s.sizes.get(typ))
 	defer putWriter(j)
 	s.world.View(func(v *simulate.View) {
 		j.beginObject()
@@ -115,6 +115,7 @@ func (s *server) reply(w http.ResponseWriter, out format, typ string, read readC
 		j.endObject()
 		j.endObject()
 	})
+	s.sizes.set(typ, len(j.b))
 	body, err := out.response(j.b)
 	if err != nil {
 		s.writeError(w, err)

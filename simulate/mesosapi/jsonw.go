@@ -16,13 +16,45 @@ import (
 // It keeps one bit of state, whether the next value needs a comma before it, which is all it needs
 // because every object and array is opened and closed by the same function.
 type jsonWriter struct {
-	b     []byte
-	comma bool
+	b       []byte
+	comma   bool
+	scratch []uint64 // reusable space for sorting ports
+	idbuf   []byte   // reusable space for the encoded id of the task being written
 }
 
 var writers = sync.Pool{New: func() any { return &jsonWriter{} }}
 
-func getWriter() *jsonWriter { return writers.Get().(*jsonWriter) }
+// getWriter returns an empty writer with room for about hint bytes.
+func getWriter(hint int) *jsonWriter {
+	j := writers.Get().(*jsonWriter)
+	if cap(j.b) < hint {
+		j.b = make([]byte, 0, hint+hint/8)
+	}
+	return j
+}
+
+// replySizes remembers the size of the last reply of each kind. A GET_STATE is tens of megabytes:
+// allocating its buffer once at the right size costs far less than growing it by copying, whenever
+// the garbage collector has emptied the writer pool.
+type replySizes struct {
+	mu   sync.Mutex
+	last map[string]int
+}
+
+func (r *replySizes) get(kind string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last[kind]
+}
+
+func (r *replySizes) set(kind string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		r.last = map[string]int{}
+	}
+	r.last[kind] = n
+}
 
 func putWriter(j *jsonWriter) {
 	// Keep the large buffers of GET_STATE for the next call, but not unboundedly large ones.
@@ -87,6 +119,9 @@ func (j *jsonWriter) numField(k string, v float64) { j.key(k); j.num(v) }
 func (j *jsonWriter) intField(k string, v int64)   { j.key(k); j.int(v) }
 func (j *jsonWriter) boolField(k string, v bool)   { j.key(k); j.bool(v) }
 
+// rawField writes a field whose value is already encoded.
+func (j *jsonWriter) rawField(k string, v []byte) { j.key(k); j.raw(v) }
+
 // idField writes the {"value": v} shape of AgentID, TaskID, FrameworkID and friends.
 func (j *jsonWriter) idField(k, v string) {
 	j.object(k)
@@ -123,20 +158,64 @@ func appendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
+// seconds writes a time as the float seconds Mesos uses for TaskStatus.timestamp and the v0
+// endpoints, in decimal from the nanoseconds: exact, and much cheaper than formatting a float.
+func (j *jsonWriter) seconds(t time.Time) {
+	j.sep()
+	j.comma = true
+	ns := t.UnixNano()
+	if ns < 0 {
+		j.b = appendFloat(j.b, seconds(t))
+		return
+	}
+	j.b = strconv.AppendInt(j.b, ns/1e9, 10)
+	frac := ns % 1e9
+	if frac == 0 {
+		return
+	}
+	var digits [10]byte
+	digits[0] = '.'
+	for i := 9; i >= 1; i-- {
+		digits[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	n := 10
+	for digits[n-1] == '0' {
+		n--
+	}
+	j.b = append(j.b, digits[:n]...)
+}
+
 // seconds is a time as the float seconds Mesos uses for TaskStatus.timestamp and the v0 endpoints.
 func seconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe[c] reports whether the byte c stands for itself inside a JSON string.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString writes s as a JSON string: quotes, backslashes and control characters escaped, and
 // invalid UTF-8 replaced by U+FFFD (labels and host names come from users).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	i := 0
+	for i < len(s) && jsonSafe[s[i]] {
+		i++
+	}
+	if i == len(s) { // ids, states, host names: nothing to escape
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if jsonSafe[c] {
 				i++
 				continue
 			}

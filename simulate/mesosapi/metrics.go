@@ -134,7 +134,7 @@ func (s *server) metricsSnapshot(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusMethodNotAllowed, "Expecting one of { 'GET', 'POST' }, but received '"+r.Method+"'")
 		return
 	}
-	j := getWriter()
+	j := getWriter(0)
 	defer putWriter(j)
 	s.world.View(func(v *simulate.View) {
 		j.beginObject()

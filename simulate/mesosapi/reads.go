@@ -97,22 +97,23 @@ func (s *server) getAgents(j *jsonWriter, v *simulate.View) {
 }
 
 func (s *server) getTasks(j *jsonWriter, v *simulate.View) {
-	known := newApps(v)
+	pass := s.tasks.begin(v)
+	defer pass.end()
 	j.array("tasks")
 	for _, a := range v.Agents() {
-		role := agentRole(a)
+		f := taskFacts{framework: s.frameworkJSON, agent: idValue(a.ID), role: agentRole(a)}
 		for _, t := range a.Tasks() {
-			j.task(t, taskFacts{frameworkID: s.frameworkID, role: role, app: known.facts(t.AppID)})
+			pass.write(j, t, f)
 		}
 	}
 	j.endArray()
 	j.array("completed_tasks")
 	for _, t := range v.CompletedTasks() {
-		role := "*"
+		f := taskFacts{framework: s.frameworkJSON, agent: idValue(t.AgentID), role: "*"}
 		if a, ok := v.Agent(t.AgentID); ok {
-			role = agentRole(a)
+			f.role = agentRole(a)
 		}
-		j.task(t, taskFacts{frameworkID: s.frameworkID, role: role, app: known.facts(t.AppID)})
+		pass.write(j, t, f)
 	}
 	j.endArray()
 }

@@ -2,7 +2,7 @@ package mesosapi
 
 import (
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,8 +19,25 @@ func scalarValue(f float64) float64 { return math.Round(f*1000) / 1000 }
 // resourceShape is what a resource list shows of an agent's or a task's resources.
 type resourceShape struct {
 	scalars simulate.Resources
-	ports   []simulate.PortRange
-	role    string // "*" unless the agent's resources are reserved for a role
+	ranges  []simulate.PortRange // an agent's port ranges
+	ports   []uint64             // single ports that tasks hold, in ascending order
+	role    string               // "*" unless the agent's resources are reserved for a role
+}
+
+func (r resourceShape) hasPorts() bool { return len(r.ranges)+len(r.ports) > 0 }
+
+// eachRange calls fn for every port range of r, merging neighbouring single ports.
+func (r resourceShape) eachRange(fn func(begin, end uint64)) {
+	for _, p := range r.ranges {
+		fn(p.Begin, p.End)
+	}
+	for i := 0; i < len(r.ports); {
+		begin, end := r.ports[i], r.ports[i]
+		for i++; i < len(r.ports) && r.ports[i] <= end+1; i++ {
+			end = max(end, r.ports[i])
+		}
+		fn(begin, end)
+	}
 }
 
 // resources writes a Resource list: cpus, mem, disk, gpus as SCALAR (zero amounts are left out, as
@@ -37,18 +54,18 @@ func (j *jsonWriter) resourceItems(r resourceShape) {
 	j.scalarResource("mem", r.scalars.Mem, r.role)
 	j.scalarResource("disk", r.scalars.Disk, r.role)
 	j.scalarResource("gpus", r.scalars.GPUs, r.role)
-	if len(r.ports) > 0 {
+	if r.hasPorts() {
 		j.beginObject()
 		j.field("name", "ports")
 		j.field("type", "RANGES")
 		j.object("ranges")
 		j.array("range")
-		for _, p := range r.ports {
+		r.eachRange(func(begin, end uint64) {
 			j.beginObject()
-			j.intField("begin", int64(p.Begin))
-			j.intField("end", int64(p.End))
+			j.intField("begin", int64(begin))
+			j.intField("end", int64(end))
 			j.endObject()
-		}
+		})
 		j.endArray()
 		j.endObject()
 		j.role(r.role)
@@ -93,41 +110,26 @@ func agentRole(a *simulate.Agent) string {
 	return a.Role
 }
 
-// taskPorts returns the port ranges a set of tasks hold, merged and sorted.
-func taskPorts(tasks []*simulate.Task) []simulate.PortRange {
-	n := 0
-	for _, t := range tasks {
-		n += len(t.Ports)
+// sortedPorts returns ports in ascending order; when they need sorting, the result lives in the
+// writer's scratch space and is valid until the next call that uses it.
+func (j *jsonWriter) sortedPorts(ports []uint64) []uint64 {
+	if slices.IsSorted(ports) {
+		return ports
 	}
-	if n == 0 {
-		return nil
-	}
-	ports := make([]uint64, 0, n)
-	for _, t := range tasks {
-		ports = append(ports, t.Ports...)
-	}
-	return portRanges(ports)
+	j.scratch = append(j.scratch[:0], ports...)
+	slices.Sort(j.scratch)
+	return j.scratch
 }
 
-func portRanges(ports []uint64) []simulate.PortRange {
-	if len(ports) == 0 {
-		return nil
+// heldPorts returns the ports a set of tasks hold, sorted, in the writer's scratch space (valid until
+// the next call that uses it).
+func (j *jsonWriter) heldPorts(tasks []*simulate.Task) []uint64 {
+	j.scratch = j.scratch[:0]
+	for _, t := range tasks {
+		j.scratch = append(j.scratch, t.Ports...)
 	}
-	sorted := ports
-	if !sort.SliceIsSorted(ports, func(i, j int) bool { return ports[i] < ports[j] }) {
-		sorted = append([]uint64(nil), ports...)
-		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-	}
-	out := []simulate.PortRange{{Begin: sorted[0], End: sorted[0]}}
-	for _, p := range sorted[1:] {
-		last := &out[len(out)-1]
-		if p <= last.End+1 {
-			last.End = max(last.End, p)
-			continue
-		}
-		out = append(out, simulate.PortRange{Begin: p, End: p})
-	}
-	return out
+	slices.Sort(j.scratch)
+	return j.scratch
 }
 
 // agentFacts is what rendering an agent needs besides the agent.
@@ -146,7 +148,7 @@ func (j *jsonWriter) agent(a *simulate.Agent, f agentFacts) {
 	j.field("hostname", a.Hostname)
 	j.intField("port", int64(a.Port))
 	j.idField("id", a.ID)
-	j.resources("resources", resourceShape{a.Total, a.Ports, role})
+	j.resources("resources", resourceShape{scalars: a.Total, ranges: a.Ports, role: role})
 	j.attributes(a.Attributes)
 	j.endObject()
 	j.boolField("active", a.Active)
@@ -156,8 +158,8 @@ func (j *jsonWriter) agent(a *simulate.Agent, f agentFacts) {
 	j.field("version", a.Version)
 	j.field("pid", a.PID())
 	j.timeField("registered_time", a.RegisteredAt)
-	j.resources("total_resources", resourceShape{a.Total, a.Ports, role})
-	j.resources("allocated_resources", resourceShape{a.Allocated, taskPorts(a.Tasks()), role})
+	j.resources("total_resources", resourceShape{scalars: a.Total, ranges: a.Ports, role: role})
+	j.resources("allocated_resources", resourceShape{scalars: a.Allocated, ports: j.heldPorts(a.Tasks()), role: role})
 	j.emptyArray("offered_resources")
 	j.array("capabilities")
 	for _, c := range a.Capabilities {

@@ -56,14 +56,17 @@ type server struct {
 	heartbeat time.Duration
 	buffer    int
 	log       *zap.Logger
+	sizes     replySizes
+	tasks     taskCache
 
 	// Facts of the world that never change, read once so that streams can render events without
 	// taking the world lock.
-	frameworkID string
-	masterID    string
-	version     string
-	drainAPI    bool
-	startedAt   time.Time
+	frameworkID   string
+	frameworkJSON []byte // frameworkID encoded as {"value":"…"}
+	masterID      string
+	version       string
+	drainAPI      bool
+	startedAt     time.Time
 }
 
 // New returns the HTTP face of master number index of the world's Mesos masters. masters[i] is the
@@ -89,6 +92,7 @@ func New(w *simulate.World, index int, masters []string, opts ...Option) http.Ha
 		s.startedAt = v.Now()
 	})
 	s.drainAPI = simulate.VersionAtLeast(s.version, 1, 9)
+	s.frameworkJSON = idValue(s.frameworkID)
 	return s
 }
 

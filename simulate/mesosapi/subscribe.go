@@ -145,7 +145,7 @@ func (st *stream) taskFacts(batch []simulate.MesosEvent) []taskFacts {
 			if ev.Type != simulate.MesosTaskAdded {
 				continue
 			}
-			facts[i] = taskFacts{frameworkID: st.s.frameworkID, role: "*", app: known.facts(ev.Task.AppID)}
+			facts[i] = taskFacts{framework: st.s.frameworkJSON, agent: idValue(ev.Task.AgentID), role: "*", app: known.facts(ev.Task.AppID)}
 			if a, ok := v.Agent(ev.Task.AgentID); ok {
 				facts[i].role = agentRole(a)
 			}
@@ -217,7 +217,7 @@ func (j *jsonWriter) taskUpdated(t *simulate.Task, frameworkID string) {
 	j.idField("framework_id", frameworkID)
 	if n := len(t.Statuses); n > 0 {
 		j.key("status")
-		j.taskStatus(t, n-1)
+		j.taskStatus(t, n-1, taskHash(t.ID), idValue(t.ID), idValue(t.AgentID))
 	}
 	j.field("state", string(t.State))
 }

@@ -40,17 +40,18 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 	return false
 }
 
-// replyV0 renders a v0 JSON reply under the world lock.
-func (s *server) replyV0(w http.ResponseWriter, render func(j *jsonWriter, v *simulate.View)) {
-	j := getWriter()
+// replyV0 renders a v0 JSON reply under the world lock; kind names the endpoint for its size hint.
+func (s *server) replyV0(w http.ResponseWriter, kind string, render func(j *jsonWriter, v *simulate.View)) {
+	j := getWriter(s.sizes.get(kind))
 	defer putWriter(j)
 	s.world.View(func(v *simulate.View) { render(j, v) })
+	s.sizes.set(kind, len(j.b))
 	writeJSON(w, mediaJSON, j.b)
 }
 
 func (s *server) stateEndpoint(w http.ResponseWriter, r *http.Request) {
 	if allow(w, r, http.MethodGet, http.MethodPost) {
-		s.replyV0(w, s.state)
+		s.replyV0(w, "state", s.state)
 	}
 }
 
@@ -59,7 +60,7 @@ func (s *server) slavesEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	only := r.URL.Query().Get("slave_id")
-	s.replyV0(w, func(j *jsonWriter, v *simulate.View) {
+	s.replyV0(w, "slaves", func(j *jsonWriter, v *simulate.View) {
 		j.beginObject()
 		s.slaves(j, v, only)
 		j.emptyArray("recovered_slaves")
@@ -73,7 +74,7 @@ func (s *server) scheduleEndpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet {
-		s.replyV0(w, func(j *jsonWriter, v *simulate.View) { j.schedule(v.Schedule()) })
+		s.replyV0(w, "schedule", func(j *jsonWriter, v *simulate.View) { j.schedule(v.Schedule()) })
 		return
 	}
 	s.applyBody(w, r, "update maintenance schedule", func(body []byte) error {
@@ -87,7 +88,7 @@ func (s *server) scheduleEndpoint(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) statusEndpoint(w http.ResponseWriter, r *http.Request) {
 	if allow(w, r, http.MethodGet) {
-		s.replyV0(w, func(j *jsonWriter, v *simulate.View) { j.clusterStatus(v.DrainingMachines(), v.DownMachines()) })
+		s.replyV0(w, "status", func(j *jsonWriter, v *simulate.View) { j.clusterStatus(v.DrainingMachines(), v.DownMachines()) })
 	}
 }
 
@@ -194,8 +195,9 @@ func (s *server) slaves(j *jsonWriter, v *simulate.View, only string) {
 // ports as a range string, times as float seconds, and the v1 resource lists as *_full (1.4+).
 func (j *jsonWriter) slaveV0(a *simulate.Agent, f agentFacts) {
 	role := agentRole(a)
-	total := resourceShape{a.Total, a.Ports, role}
-	used := resourceShape{a.Allocated, taskPorts(a.Tasks()), role}
+	total := resourceShape{scalars: a.Total, ranges: a.Ports, role: role}
+	// used holds the writer's scratch space: nothing below may use it again.
+	used := resourceShape{scalars: a.Allocated, ports: j.heldPorts(a.Tasks()), role: role}
 	unreserved, reserved := total, resourceShape{role: role}
 	if role != "*" {
 		unreserved, reserved = resourceShape{role: "*"}, total
@@ -273,23 +275,23 @@ func (j *jsonWriter) resourceMapValue(r resourceShape) {
 	j.numField("mem", scalarValue(r.scalars.Mem))
 	j.numField("gpus", scalarValue(r.scalars.GPUs))
 	j.numField("cpus", scalarValue(r.scalars.CPUs))
-	if len(r.ports) > 0 {
-		j.field("ports", rangesString(r.ports))
+	if r.hasPorts() {
+		j.field("ports", rangesString(r))
 	}
 	j.endObject()
 }
 
 // rangesString formats port ranges as Mesos' Value::Ranges stringification: "[31000-31005, 31010-31010]".
-func rangesString(ranges []simulate.PortRange) string {
+func rangesString(r resourceShape) string {
 	b := []byte{'['}
-	for i, r := range ranges {
-		if i > 0 {
+	r.eachRange(func(begin, end uint64) {
+		if len(b) > 1 {
 			b = append(b, ", "...)
 		}
-		b = strconv.AppendUint(b, r.Begin, 10)
+		b = strconv.AppendUint(b, begin, 10)
 		b = append(b, '-')
-		b = strconv.AppendUint(b, r.End, 10)
-	}
+		b = strconv.AppendUint(b, end, 10)
+	})
 	return string(append(b, ']'))
 }
 
@@ -351,7 +353,7 @@ func (s *server) tasksV0(j *jsonWriter, v *simulate.View) {
 
 // taskV0 writes a task as /master/state shows it: ids as strings, resources as a map, labels as a
 // bare list.
-func (j *jsonWriter) taskV0(t *simulate.Task, frameworkID string, app appFacts) {
+func (j *jsonWriter) taskV0(t *simulate.Task, frameworkID string, app *appFacts) {
 	j.beginObject()
 	j.field("id", t.ID)
 	j.field("name", app.name)
@@ -359,7 +361,7 @@ func (j *jsonWriter) taskV0(t *simulate.Task, frameworkID string, app appFacts) 
 	j.field("executor_id", "")
 	j.field("slave_id", t.AgentID)
 	j.field("state", string(t.State))
-	j.resourceMap("resources", resourceShape{scalars: t.Resources, ports: portRanges(t.Ports)})
+	j.resourceMap("resources", resourceShape{scalars: t.Resources, ports: j.sortedPorts(t.Ports)})
 	j.array("statuses")
 	for _, st := range t.Statuses {
 		if st.State == simulate.TaskStaging {
@@ -367,7 +369,8 @@ func (j *jsonWriter) taskV0(t *simulate.Task, frameworkID string, app appFacts) 
 		}
 		j.beginObject()
 		j.field("state", string(st.State))
-		j.numField("timestamp", seconds(st.Timestamp))
+		j.key("timestamp")
+		j.seconds(st.Timestamp)
 		if st.Healthy != nil {
 			j.boolField("healthy", *st.Healthy)
 		}

@@ -337,6 +337,8 @@ func (p *planner) settleGroups() {
 			g.addReason = GroupUnknownShape
 		case g.size() >= g.g.Max:
 			g.addReason = GroupAtMax
+		case len(p.plan.ScaleUp.Limits) > 0:
+			g.addReason = p.plan.ScaleUp.Limits[0] // the pool wants more, but a limit holds it back
 		default:
 			g.addReason = NoScaleUpNeeded
 		}

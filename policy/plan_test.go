@@ -171,6 +171,15 @@ var planScenarios = []scenario{
 		w.wait("/api", 1, cpus(1), "InsufficientCpus")
 	}, []string{"group asg-a +0 group_unknown_shape", "limit group_unknown_shape", "waiting /api waiting_too_large_for_shapes"}},
 
+	{"no_shape_fits", func(w *world) {
+		// A big static agent shows that 8-cpu tasks can exist here, but the group launches 4-cpu agents.
+		w.pol.TargetUtilization = 1
+		w.staticAgent("s01", tk("/web", 4, 1000))
+		w.edit("s01", func(a *Agent) { a.Total = Resources{CPUs: 16, Mem: 64000, Disk: 100000} })
+		w.edit("s01", func(a *Agent) { a.Allocated = a.Total })
+		w.wait("/big", 1, cpus(8), "InsufficientCpus")
+	}, []string{"limit no_shape_fits", "waiting /big waiting_capacity_short", "group asg-a +0 no_shape_fits"}},
+
 	// Scale-down.
 	{"scale_down_empty", func(w *world) {
 		w.agent("a01", tk("/web", 3, 1000))

@@ -196,7 +196,6 @@ func (v *agentView) empty() bool { return len(v.a.Tasks) == 0 && v.a.Allocated.I
 
 type groupView struct {
 	g       *Group
-	state   GroupState
 	shape   Resources
 	desired int // observed, or last requested when the observation is older
 	// decrements is how many instances this plan terminates with a decrement of desired capacity.
@@ -251,7 +250,7 @@ func (p *planner) indexGroups() {
 		if st.RequestedAt.After(p.snap.Observed.Cloud) && st.Requested > desired {
 			desired = st.Requested
 		}
-		p.groups[gi] = groupView{g: g, state: st, shape: g.Shape, desired: desired}
+		p.groups[gi] = groupView{g: g, shape: g.Shape, desired: desired}
 		for ii := range g.Instances {
 			in := &g.Instances[ii]
 			p.instByID[in.ID] = instRef{gi, ii}
@@ -304,6 +303,16 @@ func (p *planner) protection(v *agentView) string {
 		}
 	}
 	return v.protectedBy
+}
+
+// groupNamed returns the index of a group of the snapshot by name.
+func (p *planner) groupNamed(name string) (int, bool) {
+	for gi := range p.groups {
+		if p.groups[gi].g.Name == name {
+			return gi, true
+		}
+	}
+	return -1, false
 }
 
 // agentOf returns the index of the agent on an instance, or -1.

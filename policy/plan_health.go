@@ -4,8 +4,13 @@ import "time"
 
 // trackBackoff brings each group's backoff up to date: a failed launch the cloud reports backs the
 // group off; an instance launched after the last failure that joined Mesos, or a quiet reset_after,
-// clears the failures.
+// clears the failures. A group gone from the snapshot is forgotten.
 func (p *planner) trackBackoff() {
+	for name := range p.next.Groups {
+		if _, ok := p.groupNamed(name); !ok {
+			delete(p.next.Groups, name)
+		}
+	}
 	for gi := range p.groups {
 		gv := &p.groups[gi]
 		if f := gv.g.LastLaunchFailure; !f.At.IsZero() {
@@ -22,7 +27,6 @@ func (p *planner) trackBackoff() {
 		if st != (GroupState{}) {
 			p.next.Groups[gv.g.Name] = st
 		}
-		gv.state = st
 		gv.backoff = st.BackoffUntil.After(p.now)
 	}
 }
@@ -104,8 +108,7 @@ func (p *planner) healthGate() {
 			// The failure happened when the boot timeout ran out, so a later plan that sees the same
 			// instance again does not count it twice.
 			p.next.LaunchFailed(gv.g.Name, since.Add(p.pol.BootTimeout.D), p.pol.Backoff)
-			gv.state = p.next.Groups[gv.g.Name]
-			gv.backoff = gv.state.BackoffUntil.After(p.now)
+			gv.backoff = p.next.Groups[gv.g.Name].BackoffUntil.After(p.now)
 		}
 		p.plan.Instances = append(p.plan.Instances, d)
 	}

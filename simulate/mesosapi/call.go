@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"strings"
 	"time"
 
@@ -101,7 +102,7 @@ func parseJSONCall(body []byte) (*call, error) {
 }
 
 func convertError(msg string) error {
-	return fail(400, "Failed to convert JSON into Call protobuf: "+msg)
+	return fail(http.StatusBadRequest, "Failed to convert JSON into Call protobuf: "+msg)
 }
 
 // parseProtoCall reads an application/x-protobuf body. It goes through mesos-go's generated types and
@@ -109,11 +110,11 @@ func convertError(msg string) error {
 func parseProtoCall(body []byte) (*call, error) {
 	var pc master.Call
 	if err := pc.Unmarshal(body); err != nil {
-		return nil, fail(400, "Failed to parse body into Call protobuf: "+err.Error())
+		return nil, fail(http.StatusBadRequest, "Failed to parse body into Call protobuf: "+err.Error())
 	}
 	js, err := pc.MarshalJSON()
 	if err != nil {
-		return nil, fail(400, "Failed to parse body into Call protobuf: "+err.Error())
+		return nil, fail(http.StatusBadRequest, "Failed to parse body into Call protobuf: "+err.Error())
 	}
 	return parseJSONCall(js)
 }
@@ -128,12 +129,15 @@ func (c *call) missingRequired() string {
 			return "update_maintenance_schedule.schedule." + m
 		}
 	}
-	for name, ac := range map[string]*agentCall{"deactivate_agent": c.DeactivateAgent, "reactivate_agent": c.ReactivateAgent, "mark_agent_gone": c.MarkAgentGone} {
-		if ac != nil && (ac.AgentID == nil || ac.AgentID.Value == nil) {
-			return name + ".agent_id"
-		}
-	}
-	if c.DrainAgent != nil && (c.DrainAgent.AgentID == nil || c.DrainAgent.AgentID.Value == nil) {
+	noID := func(id *value) bool { return id == nil || id.Value == nil }
+	switch {
+	case c.DeactivateAgent != nil && noID(c.DeactivateAgent.AgentID):
+		return "deactivate_agent.agent_id"
+	case c.ReactivateAgent != nil && noID(c.ReactivateAgent.AgentID):
+		return "reactivate_agent.agent_id"
+	case c.MarkAgentGone != nil && noID(c.MarkAgentGone.AgentID):
+		return "mark_agent_gone.agent_id"
+	case c.DrainAgent != nil && noID(c.DrainAgent.AgentID):
 		return "drain_agent.agent_id"
 	}
 	return ""
@@ -181,7 +185,7 @@ func (c *call) validate() error {
 }
 
 func validationError(msg string) error {
-	return fail(400, "Failed to validate master::Call: "+msg)
+	return fail(http.StatusBadRequest, "Failed to validate master::Call: "+msg)
 }
 
 func (d protoDuration) duration() (time.Duration, error) {
@@ -198,7 +202,7 @@ func (d protoDuration) duration() (time.Duration, error) {
 // the model's MachineIDs. The model checks each machine's hostname and IP.
 func machines(list []machineID) ([]simulate.MachineID, error) {
 	if len(list) == 0 {
-		return nil, fail(400, "List of machines is empty")
+		return nil, fail(http.StatusBadRequest, "List of machines is empty")
 	}
 	seen := map[simulate.MachineID]bool{}
 	out := make([]simulate.MachineID, 0, len(list))
@@ -206,7 +210,7 @@ func machines(list []machineID) ([]simulate.MachineID, error) {
 		id := simulate.MachineID{Hostname: m.Hostname, IP: m.IP}
 		key := simulate.MachineID{Hostname: strings.ToLower(m.Hostname), IP: m.IP}
 		if seen[key] {
-			return nil, fail(400, fmt.Sprintf("Repeated machine in machines: %s (%s)", m.Hostname, m.IP))
+			return nil, fail(http.StatusBadRequest, fmt.Sprintf("Repeated machine in machines: %s (%s)", m.Hostname, m.IP))
 		}
 		seen[key] = true
 		out = append(out, id)
@@ -235,10 +239,10 @@ func (s *schedule) windows() []simulate.MaintenanceWindow {
 func parseSchedule(body []byte) (*schedule, error) {
 	var s schedule
 	if err := decodeStrict(body, &s); err != nil {
-		return nil, fail(400, "Failed to parse the schedule: "+err.Error())
+		return nil, fail(http.StatusBadRequest, "Failed to parse the schedule: "+err.Error())
 	}
 	if m := s.missingRequired(); m != "" {
-		return nil, fail(400, "Failed to parse the schedule: missing required field "+m)
+		return nil, fail(http.StatusBadRequest, "Failed to parse the schedule: missing required field "+m)
 	}
 	return &s, nil
 }
@@ -247,10 +251,10 @@ func parseSchedule(body []byte) (*schedule, error) {
 func parseMachines(body []byte) ([]machineID, error) {
 	var list []machineID
 	if err := decodeStrict(body, &list); err != nil {
-		return nil, fail(400, "Failed to parse the machine ids: "+err.Error())
+		return nil, fail(http.StatusBadRequest, "Failed to parse the machine ids: "+err.Error())
 	}
 	if list == nil {
-		return nil, fail(400, "Failed to parse the machine ids: expecting a JSON array")
+		return nil, fail(http.StatusBadRequest, "Failed to parse the machine ids: expecting a JSON array")
 	}
 	return list, nil
 }

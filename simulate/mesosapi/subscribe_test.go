@@ -87,7 +87,7 @@ func TestSubscribe(t *testing.T) {
 			e.until("a periodic HEARTBEAT", ofType(master.Event_HEARTBEAT))
 
 			added := growPool(t, c, e)
-			replaceTask(t, c, e, state.GetGetTasks().Tasks[0])
+			replaceTask(t, c, e, labelledTask(t, state.GetGetTasks().Tasks))
 			bringDown(t, c, e, added)
 
 			if err := c.world.SetMesosLeader(1); err != nil {
@@ -120,29 +120,44 @@ func growPool(t *testing.T, c *cluster, e *events) master.Response_GetAgents_Age
 	return a
 }
 
-// replaceTask kills a task through Marathon and follows it: TASK_UPDATED in the real shape
-// (framework_id, status, state), and TASK_ADDED for the replacement, with the app's labels.
+// replaceTask kills a task through Marathon and follows it, in whichever order the events come:
+// TASK_UPDATED in the real shape (framework_id, status, state), and TASK_ADDED for the replacement, with
+// the app's labels.
 func replaceTask(t *testing.T, c *cluster, e *events, victim mesos.Task) {
 	t.Helper()
 	if _, err := c.world.KillTasks([]string{victim.TaskID.Value}, false); err != nil {
 		t.Fatal(err)
 	}
 	c.advance(10 * time.Second)
-	ev := e.until("TASK_UPDATED of the killed task", func(ev master.Event) bool {
-		u := ev.GetTaskUpdated()
-		return u != nil && u.Status.TaskID.Value == victim.TaskID.Value && u.GetState() == mesos.TASK_KILLED
+	var killed *master.Event_TaskUpdated
+	var added *master.Event_TaskAdded
+	e.until("the killed task's TASK_UPDATED and its replacement's TASK_ADDED", func(ev master.Event) bool {
+		if u := ev.GetTaskUpdated(); u != nil && u.Status.TaskID.Value == victim.TaskID.Value && u.GetState() == mesos.TASK_KILLED {
+			killed = u
+		}
+		if a := ev.GetTaskAdded(); a != nil && a.Task.Name == victim.Name {
+			added = a
+		}
+		return killed != nil && added != nil
 	})
-	u := ev.GetTaskUpdated()
-	if u.FrameworkID.Value != victim.FrameworkID.Value || u.Status.AgentID.GetValue() != victim.AgentID.Value || u.Status.GetTimestamp() == 0 {
-		t.Errorf("TASK_UPDATED %+v", u)
+	if killed.FrameworkID.Value != victim.FrameworkID.Value || killed.Status.AgentID.GetValue() != victim.AgentID.Value || killed.Status.GetTimestamp() == 0 {
+		t.Errorf("TASK_UPDATED %+v", killed)
 	}
-	ev = e.until("TASK_ADDED of the replacement", func(ev master.Event) bool {
-		a := ev.GetTaskAdded()
-		return a != nil && a.Task.Name == victim.Name
-	})
-	if got, want := len(ev.GetTaskAdded().Task.GetLabels().Labels), len(victim.GetLabels().Labels); got != want || want == 0 {
+	if got, want := len(added.Task.GetLabels().Labels), len(victim.GetLabels().Labels); got != want || want == 0 {
 		t.Errorf("replacement has %d labels, want %d", got, want)
 	}
+}
+
+// labelledTask picks a task whose app has labels.
+func labelledTask(t *testing.T, tasks []mesos.Task) mesos.Task {
+	t.Helper()
+	for _, task := range tasks {
+		if len(task.GetLabels().Labels) > 0 {
+			return task
+		}
+	}
+	t.Fatal("no task has labels")
+	return mesos.Task{}
 }
 
 // bringDown takes agent a's machine down for maintenance and waits for AGENT_REMOVED.

@@ -17,8 +17,11 @@
 package awscloud
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -125,7 +128,11 @@ func NewFromConfig(cfg aws.Config, opts ...Option) *Provider {
 	// Scaling throttling does not stop EC2 retries.
 	cfg.Retryer = func() aws.Retryer { return newRetryer(o.maxAttempts, o.maxBackoff) }
 	cfg.RetryMaxAttempts, cfg.RetryMode = 0, ""
-	return NewFromClients(autoscaling.NewFromConfig(cfg), ec2.NewFromConfig(cfg))
+	// The HTTP client is wrapped after the SDK has resolved it (its defaults mode sets timeouts on
+	// its own client only).
+	as := autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { o.HTTPClient = wholeBody{o.HTTPClient} })
+	ec := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.HTTPClient = wholeBody{o.HTTPClient} })
+	return NewFromClients(as, ec)
 }
 
 // NewFromClients returns a Provider on clients the caller built; their retry policy is the caller's.
@@ -144,4 +151,28 @@ func newRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
 			so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
 		}
 	})
+}
+
+// wholeBody reads each answer in full before the SDK sees it. smithy-go closes the request body as
+// soon as Do returns (transport/http/client.go), while net/http may still hold it; when the server
+// answers that fast (the simulator on loopback), net/http then drops the connection under the answer
+// being read, and the SDK retries the call (in TestOneCallOneRequest without this, several calls in
+// a hundred with 100-instance pages, some failing all their attempts). Reading the answer inside
+// Do, before that Close, keeps one call one request, which throttling budgets and attempt counts
+// rely on. Pages are bounded (MaxResults), so
+// the buffer is too.
+type wholeBody struct{ aws.HTTPClient }
+
+func (c wholeBody) Do(r *http.Request) (*http.Response, error) {
+	resp, err := c.HTTPClient.Do(r)
+	if err != nil || resp.Body == nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
 }

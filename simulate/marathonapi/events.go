@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -190,13 +191,13 @@ func wireEvents(ev simulate.MarathonEvent) []sseEvent {
 		}
 	case simulate.EventDeploymentInfo, simulate.EventDeploymentStepOK:
 		return one(ev.Type, map[string]any{
-			"plan":        plan(&ev.Deployment),
+			"plan":        plan(&ev.Deployment, &ev.App),
 			"currentStep": map[string]any{"actions": []map[string]any{deploymentAction(&ev.Deployment)}},
 		})
 	case simulate.EventDeploymentSuccess:
-		return one(ev.Type, map[string]any{"id": ev.Deployment.ID, "plan": plan(&ev.Deployment)})
+		return one(ev.Type, map[string]any{"id": ev.Deployment.ID, "plan": plan(&ev.Deployment, &ev.App)})
 	case simulate.EventDeploymentFailed:
-		return one(ev.Type, map[string]any{"id": ev.Deployment.ID, "plan": plan(&ev.Deployment), "reason": ev.Reason})
+		return one(ev.Type, map[string]any{"id": ev.Deployment.ID, "plan": plan(&ev.Deployment, &ev.App), "reason": ev.Reason})
 	case simulate.EventAPIPost:
 		// The model does not record who asked; Marathon reports the client's address and the request URI.
 		return one(ev.Type, map[string]any{
@@ -213,9 +214,50 @@ func wireEvents(ev simulate.MarathonEvent) []sseEvent {
 	return one(ev.Type, map[string]any{"appId": ev.AppID})
 }
 
-// plan is a deployment plan as the deployment events carry it.
-func plan(d *simulate.Deployment) map[string]any {
-	return map[string]any{"id": d.ID, "version": timestamp(d.Version), "steps": deploymentSteps(d)}
+// plan is a deployment plan as the deployment events carry it (Formats.DeploymentPlanWrites): id,
+// version, steps, and the root group before ("original") and after ("target") the change.
+func plan(d *simulate.Deployment, app *simulate.App) map[string]any {
+	var before, after *simulate.App
+	if app.ID != "" {
+		before, after = app, app
+	}
+	switch d.Action {
+	case "StartApplication":
+		before = nil
+	case "StopApplication":
+		after = nil
+	}
+	return map[string]any{
+		"id":       d.ID,
+		"version":  timestamp(d.Version),
+		"steps":    deploymentSteps(d),
+		"original": rootGroup(before, d.Version),
+		"target":   rootGroup(after, d.Version),
+	}
+}
+
+// rootGroup is the root group as a plan shows it, holding the affected app nested in its parent groups
+// as Marathon nests apps by id ("/web/frontend" in group "/web"). Marathon's plan carries the whole
+// tree; the model keeps no version history, so only the affected app, in its current definition,
+// appears (the same in original and target, except for a start or a stop).
+func rootGroup(app *simulate.App, version time.Time) map[string]any {
+	group := func(id string) map[string]any {
+		return map[string]any{"id": id, "apps": []any{}, "groups": []any{}, "pods": []any{},
+			"dependencies": []string{}, "version": timestamp(version)}
+	}
+	root := group("/")
+	if app == nil {
+		return root
+	}
+	parent := root
+	segments := strings.Split(strings.Trim(app.ID, "/"), "/")
+	for i := range segments[:len(segments)-1] {
+		g := group("/" + strings.Join(segments[:i+1], "/"))
+		parent["groups"] = []any{g}
+		parent = g
+	}
+	parent["apps"] = []any{appDefinition(app)}
+	return root
 }
 
 // condition is Marathon's instance condition for a task state (instance_changed_event).

@@ -311,8 +311,11 @@ func TestClientEvents(t *testing.T) {
 		},
 		"deployment_info": func(ev *marathon.Event) bool {
 			e, ok := ev.Event.(*marathon.EventDeploymentInfo)
+			// The plan's target is the root group with the app nested in its group "/web".
 			return ok && e.Plan.ID == dep.DeploymentID && len(e.CurrentStep.Actions) == 1 &&
-				e.CurrentStep.Actions[0].Action == "ScaleApplication" && e.CurrentStep.Actions[0].App == "/web/frontend"
+				e.CurrentStep.Actions[0].Action == "ScaleApplication" && e.CurrentStep.Actions[0].App == "/web/frontend" &&
+				e.Plan.Target != nil && e.Plan.Target.ID == "/" && len(e.Plan.Target.Groups) == 1 && e.Plan.Target.Groups[0].ID == "/web" &&
+				len(e.Plan.Target.Groups[0].Apps) == 1 && e.Plan.Target.Groups[0].Apps[0].ID == "/web/frontend"
 		},
 		"status_update_event TASK_RUNNING": func(ev *marathon.Event) bool {
 			e, ok := ev.Event.(*marathon.EventStatusUpdate)

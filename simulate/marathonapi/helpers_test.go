@@ -57,12 +57,30 @@ func newTestCluster(t *testing.T, opts ...Option) *testCluster {
 	}
 	t.Cleanup(func() {
 		for _, srv := range c.servers {
-			// Event streams never end by themselves; close them before Close waits for requests.
-			srv.CloseClientConnections()
-			srv.Close()
+			closeServer(srv)
 		}
 	})
 	return c
+}
+
+// closeServer stops srv with its event streams, which never end by themselves: httptest's Close waits
+// for active requests, and go-marathon reconnects a closed stream at once, so connections are closed
+// until Close returns.
+func closeServer(srv *httptest.Server) {
+	_ = srv.Listener.Close()
+	done := make(chan struct{})
+	go func() {
+		srv.Close()
+		close(done)
+	}()
+	for {
+		srv.CloseClientConnections()
+		select {
+		case <-done:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // advance moves virtual time on and lets the model catch up.

@@ -104,6 +104,13 @@ func ParseAccessLogLine(line string) (AccessLogLine, error) {
 	return l, nil
 }
 
+// RequestFilter says which requests do not count as use of an app.
+type RequestFilter interface {
+	Ignored(path, userAgent string) bool
+}
+
+var _ RequestFilter = (*policy.TrafficPolicy)(nil)
+
 // NginxAccessLogConfig configures an NginxAccessLog source.
 type NginxAccessLogConfig struct {
 	// Path is the access log nginx writes in NginxLogFormat.
@@ -111,7 +118,8 @@ type NginxAccessLogConfig struct {
 	// Name identifies the source; "nginx:" and the path by default.
 	Name string
 	// Traffic says which requests do not count (ignored paths and user agents); nil counts them all.
-	Traffic *policy.TrafficPolicy
+	// A *policy.TrafficPolicy is one; the hibernator passes one that follows policy reloads.
+	Traffic RequestFilter
 	// RotateGrace is how long a log renamed away is still read after it stopped growing, once nginx
 	// writes the new one; 1m by default.
 	RotateGrace time.Duration

@@ -186,13 +186,14 @@ func (a *Activator) answers(ctx context.Context, addr, path string) bool {
 	return resp.StatusCode < 500
 }
 
-// retry runs fn until it succeeds or ctx ends, with capped exponential backoff.
+// retry runs fn until it succeeds, fails with ErrWakeRefused (trying again cannot help), or ctx ends,
+// with capped exponential backoff.
 func retry(ctx context.Context, fn func() error) error {
 	backoff := 50 * time.Millisecond
 	for {
 		err := fn()
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, ErrWakeRefused) {
+			return err
 		}
 		select {
 		case <-ctx.Done():

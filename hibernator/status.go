@@ -46,8 +46,8 @@ type AppStatus struct {
 	Detail string                   `json:"detail,omitempty"`
 	Group  string                   `json:"group,omitempty"`
 	// Hosts are the host names the activator answers for on the app's behalf.
-	Hosts     []string        `json:"hosts,omitempty"`
-	Instances int `json:"instances"`
+	Hosts     []string `json:"hosts,omitempty"`
+	Instances int      `json:"instances"`
 	// Idle is the app's idle period, e.g. "30m0s".
 	Idle string `json:"idle,omitempty"`
 	// LastTraffic is the last request each traffic source saw.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/marmot-project/marmot/cloud"
 	awscloud "github.com/marmot-project/marmot/cloud/aws"
+	"github.com/marmot-project/marmot/cloud/cloudtest"
 	"github.com/marmot-project/marmot/simulate"
 	"github.com/marmot-project/marmot/simulate/awsapi"
 )
@@ -134,157 +135,43 @@ func TestSimGroupsByNameAndByPoolTag(t *testing.T) {
 	}
 }
 
-func TestSimScaleUpThenTerminateWithDecrement(t *testing.T) {
+func TestSimKeepsTheProviderContract(t *testing.T) {
 	s := newSim(t)
-	p := s.provider()
-	start := s.world.Now()
-	if err := p.SetDesiredCapacity(bg, group, 5); err != nil {
-		t.Fatal(err)
-	}
-	// Idempotent: the same value again changes nothing and is no error.
-	if err := p.SetDesiredCapacity(bg, group, 5); err != nil {
-		t.Fatal(err)
-	}
-	g := oneGroup(t, p, cloud.GroupQuery{Names: []string{group}})
-	var pending []string
-	for _, i := range g.Instances {
-		if i.Lifecycle.Launching() {
-			pending = append(pending, i.ID)
-		}
-	}
-	if g.Desired != 5 || len(g.Instances) != 5 || len(pending) != 2 {
-		t.Fatalf("after scale-up: desired %d, %d instances, pending %v", g.Desired, len(g.Instances), pending)
-	}
-
-	s.advance(time.Minute) // past the 15 s pending time
-	g = oneGroup(t, p, cloud.GroupQuery{Names: []string{group}})
-	var ips []string
-	for _, i := range g.Instances {
-		if i.Lifecycle != cloud.LifecycleInService || i.PrivateIP == "" {
-			t.Errorf("instance after a minute: %+v", i)
-		}
-		ips = append(ips, i.PrivateIP)
-	}
-	acts, err := p.Activities(bg, group, start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The launches show as successful activities naming the new instances (the group's creation,
-	// at the same virtual instant, shows too).
-	for _, id := range pending {
-		i := slices.IndexFunc(acts, func(a cloud.Activity) bool { return a.Kind == cloud.ActivityLaunch && a.InstanceID == id })
-		if i < 0 || acts[i].Status != cloud.ActivitySuccessful || acts[i].Err() != nil {
-			t.Errorf("no successful launch activity for %s: %+v", id, acts)
-		}
-	}
-
-	// The agents' IPs find their instances.
-	byIP, err := p.Instances(bg, cloud.InstanceQuery{PrivateIPs: ips})
-	if err != nil || len(byIP) != 5 {
-		t.Fatalf("Instances by IP: %d, %v", len(byIP), err)
-	}
-
-	victim := g.Instances[0].ID
-	act, err := p.TerminateInstance(bg, victim, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if act.Kind != cloud.ActivityTerminate || act.InstanceID != victim || act.Status.Done() {
-		t.Errorf("terminate activity = %+v", act)
-	}
-	g = oneGroup(t, p, cloud.GroupQuery{Names: []string{group}})
-	if g.Desired != 4 {
-		t.Errorf("desired after terminate with decrement = %d, want 4", g.Desired)
-	}
-	if i := slices.IndexFunc(g.Instances, func(i cloud.Instance) bool { return i.ID == victim }); i < 0 || !g.Instances[i].Lifecycle.Leaving() {
-		t.Errorf("victim right after terminate: %+v", g.Instances)
-	}
-
-	s.advance(time.Minute) // past the 20 s termination
-	g = oneGroup(t, p, cloud.GroupQuery{Names: []string{group}})
-	if len(g.Instances) != 4 || slices.ContainsFunc(g.Instances, func(i cloud.Instance) bool { return i.ID == victim }) {
-		t.Errorf("after termination: %d instances %+v, want 4 without %s and no replacement", len(g.Instances), g.Instances, victim)
-	}
-	acts, err = p.Activities(bg, group, start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if i := slices.IndexFunc(acts, func(a cloud.Activity) bool { return a.ID == act.ID }); i < 0 || acts[i].Status != cloud.ActivitySuccessful {
-		t.Errorf("termination activity not successful: %+v", acts)
-	}
+	cloudtest.Contract(t, cloudtest.Harness{
+		Provider: s.provider(),
+		Group:    group,
+		Settle:   func() { s.advance(time.Minute) }, // past the 15 s pending and 20 s termination times
+		Now:      s.world.Now,
+	})
 }
 
-func TestSimRefusals(t *testing.T) {
+func TestSimRefusalsKeepTheAWSMessage(t *testing.T) {
 	s := newSim(t)
 	p := s.provider()
-	for _, desired := range []int{0, 11} {
-		err := p.SetDesiredCapacity(bg, group, desired)
-		var ce *cloud.Error
-		if !errors.Is(err, cloud.ErrInvalid) || !errors.As(err, &ce) || ce.Code != "ValidationError" || ce.Message == "" {
-			t.Errorf("SetDesiredCapacity(%d) = %v, want ErrInvalid with the ValidationError message", desired, err)
-		}
-	}
-	if err := p.SetDesiredCapacity(bg, "no-such-group", 2); !errors.Is(err, cloud.ErrNotFound) {
-		t.Errorf("unknown group: %v, want ErrNotFound", err)
-	}
-	if _, err := p.TerminateInstance(bg, "i-0123456789abcdef0", true); !errors.Is(err, cloud.ErrNotFound) {
-		t.Errorf("unknown instance: %v, want ErrNotFound", err)
-	}
-	// At min, a terminate with decrement would take the group below it.
-	if err := p.SetDesiredCapacity(bg, group, 1); err != nil {
-		t.Fatal(err)
+	err := p.SetDesiredCapacity(bg, group, 0)
+	var ce *cloud.Error
+	if !errors.Is(err, cloud.ErrInvalid) || !errors.As(err, &ce) || ce.Code != "ValidationError" ||
+		ce.Message != "New SetDesiredCapacity value 0 is below min value 1 for the AutoScalingGroup." || ce.Attempts > 1 {
+		t.Errorf("below min: %#v, want ErrInvalid with the ValidationError message, not retried", err)
 	}
 	g := oneGroup(t, p, cloud.GroupQuery{Names: []string{group}})
-	live := slices.IndexFunc(g.Instances, func(i cloud.Instance) bool { return !i.Lifecycle.Leaving() })
-	if _, err := p.TerminateInstance(bg, g.Instances[live].ID, true); !errors.Is(err, cloud.ErrInvalid) {
-		t.Errorf("terminate with decrement at min: %v, want ErrInvalid", err)
-	}
 	s.fault(t, simulate.Fault{Kind: simulate.FaultTerminateRefused, Count: 1})
-	if _, err := p.TerminateInstance(bg, g.Instances[live].ID, false); !errors.Is(err, cloud.ErrScalingInProgress) {
+	if _, err := p.TerminateInstance(bg, g.Instances[0].ID, false); !errors.Is(err, cloud.ErrScalingInProgress) {
 		t.Errorf("terminate while the group is busy: %v, want ErrScalingInProgress", err)
 	}
-	if acts, err := p.Activities(bg, "no-such-group", time.Time{}); err != nil || len(acts) != 0 {
-		t.Errorf("activities of an unknown group: %v, %v; want none", acts, err)
-	}
 }
 
-func TestSimInstanceTagsRoundTrip(t *testing.T) {
+func TestSimDeletingNoTagsKeepsThemAll(t *testing.T) {
 	s := newSim(t)
 	p := s.provider()
 	id := oneGroup(t, p, cloud.GroupQuery{Names: []string{group}}).Instances[0].ID
-	drain := map[string]string{"marmot:drain": "draining since 2026-01-01T00:00:00Z", "marmot:note": "x"}
-	if err := p.SetInstanceTags(bg, id, drain); err != nil {
+	// EC2 DeleteTags without a Tag deletes every tag of the instance: an empty key list must not.
+	if err := p.DeleteInstanceTags(bg, id, nil); err != nil {
 		t.Fatal(err)
 	}
-	tags := func() map[string]string {
-		got, err := p.Instances(bg, cloud.InstanceQuery{IDs: []string{id}})
-		if err != nil || len(got) != 1 {
-			t.Fatalf("Instances(%s): %v, %v", id, got, err)
-		}
-		if got[0].Group != group || got[0].Lifecycle != "" {
-			t.Errorf("instance = %+v", got[0])
-		}
-		return got[0].Tags
-	}
-	if got := tags(); got["marmot:drain"] != drain["marmot:drain"] || got["marmot:note"] != "x" || got[cloud.TagPool] != "default" {
-		t.Errorf("tags after set: %v", got)
-	}
-	if err := p.DeleteInstanceTags(bg, id, []string{"marmot:drain", "never-set"}); err != nil {
-		t.Fatal(err)
-	}
-	if got := tags(); got["marmot:drain"] != "" || got["marmot:note"] != "x" || got[cloud.TagPool] != "default" {
-		t.Errorf("tags after delete: %v, want only marmot:drain gone", got)
-	}
-	if err := p.DeleteInstanceTags(bg, id, nil); err != nil || tags()[cloud.TagPool] != "default" {
-		t.Errorf("deleting no keys must keep every tag: %v", err)
-	}
-	if err := p.SetInstanceTags(bg, "i-0123456789abcdef0", drain); !errors.Is(err, cloud.ErrNotFound) {
-		t.Errorf("tagging an unknown instance: %v, want ErrNotFound", err)
-	}
-	// An id EC2 does not know is left out of Instances, not an error.
-	got, err := p.Instances(bg, cloud.InstanceQuery{IDs: []string{id, "i-0123456789abcdef0"}})
-	if err != nil || len(got) != 1 || got[0].ID != id {
-		t.Errorf("Instances with an unknown id: %v, %v", got, err)
+	got, err := p.Instances(bg, cloud.InstanceQuery{IDs: []string{id}})
+	if err != nil || len(got) != 1 || got[0].Tags[cloud.TagPool] != "default" || got[0].Tags["team"] != "platform" {
+		t.Errorf("after deleting no keys: %v, %v", got, err)
 	}
 }
 

@@ -168,7 +168,13 @@ func (d *defDecoder) object(raw json.RawMessage, prefix string) appDef {
 		case "upgradeStrategy":
 			u.UpgradeStrategy = d.upgradeStrategy(v, path)
 		default:
-			setExtra(u, key, canonical(v))
+			c := canonical(v)
+			if def, ok := definitionDefaults[key]; ok && bytes.Equal(c, def) {
+				// Sending the default (as a definition read with GET does) is having no value of one's
+				// own: Marathon compares definitions with their defaults, so this is no change.
+				c = json.RawMessage("null")
+			}
+			setExtra(u, key, c)
 		}
 	}
 	return def
@@ -204,6 +210,16 @@ func setExtra(u *simulate.AppUpdate, key string, v json.RawMessage) {
 }
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
+
+// defaultPortDefinitions is how n unnamed ports with no service port of their own look, canonically.
+func defaultPortDefinitions(n int) []byte {
+	defs := make([]map[string]any, n)
+	for i := range defs {
+		defs[i] = map[string]any{"port": 0, "protocol": "tcp", "labels": map[string]any{}}
+	}
+	out, _ := json.Marshal(defs)
+	return out
+}
 
 // canonical re-encodes a JSON value with sorted keys and no spaces. The model compares Extra fields
 // byte for byte to decide whether a change restarts tasks, while Marathon compares parsed definitions:
@@ -250,9 +266,14 @@ func (def *appDef) forApp(id string) {
 			d["labels"] = map[string]any{}
 		}
 	}
-	if out, err := json.Marshal(defs); err == nil {
-		def.update.Extra["portDefinitions"] = out
+	out, err := json.Marshal(defs)
+	if err != nil {
+		return
 	}
+	if bytes.Equal(out, defaultPortDefinitions(len(defs))) {
+		out = json.RawMessage("null") // the definitions GET shows for ports nobody named: no value of one's own
+	}
+	def.update.Extra["portDefinitions"] = out
 }
 
 // decode unmarshals v into dst, noting typeMsg at path when the JSON has the wrong shape.

@@ -79,23 +79,29 @@ func portDefinitions(a *simulate.App) ([]map[string]any, []int) {
 	return defs, ports
 }
 
+// definitionDefaults are the values Marathon reports for definition fields the model does not keep
+// (app_list.json), in canonical JSON. A client's own values arrive in Extra and replace them; a client
+// that sends a default back is asking for no field of its own (appdef.go).
+var definitionDefaults = map[string]json.RawMessage{
+	"args":         json.RawMessage(`null`),
+	"user":         json.RawMessage(`null`),
+	"env":          json.RawMessage(`{}`),
+	"executor":     json.RawMessage(`""`),
+	"uris":         json.RawMessage(`[]`),
+	"fetch":        json.RawMessage(`[]`),
+	"container":    json.RawMessage(`null`),
+	"dependencies": json.RawMessage(`[]`),
+	"requirePorts": json.RawMessage(`false`),
+	"secrets":      json.RawMessage(`{}`),
+}
+
 // appDefinition is the app's definition: what a client sent (the model's fields, plus Extra verbatim)
 // with Marathon's defaults for what it did not, and the version. The queue and api_post_event carry
 // this; the app endpoints add the status fields.
 func appDefinition(a *simulate.App) map[string]any {
-	m := map[string]any{
-		// Defaults Marathon reports for fields the model does not keep (app_list.json); a client's own
-		// values arrive in Extra and replace them.
-		"args":         nil,
-		"user":         nil,
-		"env":          map[string]any{},
-		"executor":     "",
-		"uris":         []string{},
-		"fetch":        []any{},
-		"container":    nil,
-		"dependencies": []string{},
-		"requirePorts": false,
-		"secrets":      map[string]any{},
+	m := map[string]any{}
+	for k, v := range definitionDefaults {
+		m[k] = v
 	}
 	for k, v := range a.Extra {
 		m[k] = v

@@ -52,7 +52,7 @@ type Waker interface {
 type ActivatorConfig struct {
 	MaxHeldPerApp      int           // requests held per app (default 1000)
 	MaxHeldTotal       int           // requests held in all (default 10000)
-	MaxBodyBytes       int64         // a held request's body (default 1 MiB); larger → 413
+	MaxBodyBytes       int64         // a held request's body (default 1 MiB; negative: no body); larger → 413
 	DefaultHoldTimeout time.Duration // when the route sets none (default 60 s)
 	WakeTimeout        time.Duration // give up a wake after this (default 10 min)
 	ProbeInterval      time.Duration // how often tasks are probed while waking (default 25 ms)
@@ -74,7 +74,7 @@ func (c *ActivatorConfig) defaults() {
 	if c.MaxHeldTotal <= 0 {
 		c.MaxHeldTotal = 10000
 	}
-	if c.MaxBodyBytes <= 0 {
+	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
 	def(&c.DefaultHoldTimeout, 60*time.Second)

@@ -1,0 +1,273 @@
+// Command hibernator puts idle Marathon apps to sleep at zero instances and wakes them when a request
+// arrives for them (run "hibernator --help"; docs/hibernator.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	_ "time/tzdata" // keep_awake windows name IANA zones; a slim container may have no zoneinfo
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/marmot-project/marmot/hibernator"
+	"github.com/marmot-project/marmot/marathon"
+	"github.com/marmot-project/marmot/policy"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, env{now: time.Now, hup: hup}))
+}
+
+// env is what the process takes from its surroundings, so that tests can run it in-process.
+type env struct {
+	now func() time.Time
+	hup <-chan os.Signal // policy reloads
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, e env) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "check-policy":
+			return checkPolicy(args[1:], stdout, stderr)
+		case "help":
+			args = []string{"--help"}
+		}
+	}
+	cfg, err := parseConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hibernator: invalid configuration:\n%s\n", err)
+		return 2
+	}
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(stderr), cfg.logLevel))
+	defer func() { _ = log.Sync() }()
+	d, err := newDaemon(cfg, log, e)
+	if err != nil {
+		fmt.Fprintf(stderr, "hibernator: %v\n", err)
+		return 1
+	}
+	if err := d.serve(ctx); err != nil {
+		log.Error("stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// checkPolicy is "hibernator check-policy FILE".
+func checkPolicy(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stderr, "usage: hibernator check-policy FILE\n\nChecks a hibernation policy and prints every problem with its field path (docs/hibernation-policy.md).")
+		return 2
+	}
+	if _, err := loadPolicy(args[0]); err != nil {
+		fmt.Fprintf(stderr, "%s: invalid hibernation policy:\n%s\n", args[0], err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	return 0
+}
+
+// daemon is the wired process: the loop, the activator, their servers.
+type daemon struct {
+	cfg       *config
+	log       *zap.Logger
+	env       env
+	reg       *prometheus.Registry
+	current   *currentPolicy
+	loop      *hibernator.Loop
+	activator *hibernator.Activator
+	metrics   *hibernator.LoopMetrics
+	nginx     []*hibernator.NginxAccessLog
+	status    net.Listener
+	act       net.Listener
+}
+
+func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
+	d := &daemon{cfg: cfg, log: log, env: e, reg: prometheus.NewRegistry(), current: &currentPolicy{}}
+	d.current.Store(cfg.policy)
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	client, err := marathon.New(marathon.Config{URLs: cfg.marathonURLs, Timeout: cfg.marathonTimeout}, log.Named("marathon"))
+	if err != nil {
+		return nil, err
+	}
+	glue := marathonGlue{c: client}
+
+	activatorTraffic := hibernator.NewActivatorTraffic(e.now())
+	sources := []hibernator.TrafficSource{activatorTraffic}
+	for _, u := range cfg.haproxyURLs {
+		src, err := newHAProxySource(u)
+		if err != nil {
+			return nil, err
+		}
+		sources = append(sources, src)
+	}
+	for _, path := range cfg.nginxLogs {
+		src := hibernator.NewNginxAccessLog(hibernator.NginxAccessLogConfig{Path: path, Traffic: d.current})
+		d.nginx = append(d.nginx, src)
+		sources = append(sources, src)
+	}
+
+	d.metrics = hibernator.NewLoopMetrics(d.reg)
+	waker := hibernator.NewMarathonWaker(hibernator.WakerConfig{DryRun: cfg.dryRun, Now: e.now, Policy: d.current.Load}, glue, d.metrics, log.Named("waker"))
+	// The activator stamps requests with the hibernator's clock, like every other source is read with.
+	seen := func(app string, _ time.Time) { activatorTraffic.Record(app, e.now()) }
+	d.activator = hibernator.NewActivator(activatorConfig(cfg.policy), waker, hibernator.NewActivatorMetrics(d.reg), log.Named("activator"), seen)
+	d.loop = hibernator.NewLoop(hibernator.LoopConfig{
+		Interval: cfg.interval, TrafficInterval: cfg.trafficInterval, RecheckAfter: cfg.recheckAfter, DryRun: cfg.dryRun, Now: e.now,
+	}, hibernator.LoopDeps{Marathon: glue, Waker: waker, Sources: sources, Routes: d.activator, Metrics: d.metrics, Log: log.Named("loop")}, cfg.policy)
+
+	// Listen before anything runs, so that a port in use is an error at start, not a log line later.
+	if d.status, err = net.Listen("tcp", cfg.listen); err != nil {
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	if d.act, err = net.Listen("tcp", cfg.activatorListen); err != nil {
+		d.status.Close()
+		return nil, fmt.Errorf("--activator-listen: %w", err)
+	}
+	return d, nil
+}
+
+// currentPolicy is the policy in force, for the parts that follow reloads (the loop has its own copy).
+type currentPolicy struct {
+	atomic.Pointer[policy.HibernationPolicy]
+}
+
+// Ignored implements hibernator.RequestFilter with the policy in force.
+func (c *currentPolicy) Ignored(path, userAgent string) bool {
+	return c.Load().Traffic.Ignored(path, userAgent)
+}
+
+// newHAProxySource reads user and password from the URL (stats auth) and keeps them out of its name.
+func newHAProxySource(raw string) (*hibernator.HAProxyStats, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	cfg := hibernator.HAProxyStatsConfig{URL: raw}
+	if u.User != nil {
+		cfg.Username = u.User.Username()
+		cfg.Password, _ = u.User.Password()
+		u.User = nil
+		cfg.URL = u.String()
+	}
+	return hibernator.NewHAProxyStats(cfg)
+}
+
+// activatorConfig is the activator's share of the policy. It is read once: the activator's limits
+// change at a restart, not at a reload.
+func activatorConfig(p *policy.HibernationPolicy) hibernator.ActivatorConfig {
+	body := p.Hold.MaxBodyBytes
+	if body == 0 {
+		body = -1 // the policy's "only requests without a body"; the activator's 0 is its default
+	}
+	return hibernator.ActivatorConfig{
+		MaxHeldPerApp:      p.Hold.MaxRequestsPerApp,
+		MaxHeldTotal:       p.Hold.MaxRequestsTotal,
+		MaxBodyBytes:       body,
+		DefaultHoldTimeout: p.Hold.Timeout.D,
+		ProbeInterval:      p.Wake.ProbeInterval.D,
+		ProbeTimeout:       p.Wake.ProbeTimeout.D,
+		WaitingPage:        p.WaitingPage,
+	}
+}
+
+// serve runs everything until ctx ends, then stops in order: the loop first (no new hibernation),
+// then the activator's server after the requests it holds were answered (their wakes go on), then
+// the rest.
+func (d *daemon) serve(ctx context.Context) error {
+	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
+	actCtx, stopActivator := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopActivator()
+	defer stopLoop()
+	statusSrv := &http.Server{Handler: d.loop.Handler(d.reg), ReadHeaderTimeout: 10 * time.Second}
+	// No write timeout on the activator: a held request waits up to its hold timeout, and a proxied
+	// one as long as the app takes. Headers must come quickly, and idle connections go.
+	actSrv := &http.Server{Handler: d.activator, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	serveOn := func(srv *http.Server, l net.Listener) {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}
+	wg.Go(func() { serveOn(statusSrv, d.status) })
+	wg.Go(func() { serveOn(actSrv, d.act) })
+	wg.Go(func() { _ = d.activator.Run(actCtx) })
+	wg.Go(func() { _ = d.loop.Run(loopCtx) })
+	wg.Go(func() { d.reloads(loopCtx) })
+	d.log.Info("hibernator started", zap.String("listen", d.status.Addr().String()), zap.String("activator", d.act.Addr().String()),
+		zap.Strings("marathon", d.cfg.marathonURLs), zap.Bool("dry_run", d.cfg.dryRun))
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	d.log.Info("stopping: answering the requests held, then exiting", zap.Duration("drain_timeout", d.cfg.drainTimeout))
+	stopLoop()
+	drain, cancel := context.WithTimeout(context.Background(), d.cfg.drainTimeout)
+	defer cancel()
+	if serr := actSrv.Shutdown(drain); serr != nil {
+		d.log.Warn("held requests left unanswered at the drain timeout", zap.Error(serr))
+		_ = actSrv.Close()
+	}
+	stopActivator()
+	_ = statusSrv.Close()
+	wg.Wait()
+	for _, n := range d.nginx {
+		_ = n.Close()
+	}
+	return err
+}
+
+// reloads puts a new policy in force on every SIGHUP; a policy that does not load leaves the last good
+// one in force.
+func (d *daemon) reloads(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.env.hup:
+		}
+		if d.cfg.policyFile == "" {
+			d.log.Info("SIGHUP: no --policy file to reload; the defaults stay")
+			continue
+		}
+		p, err := loadPolicy(d.cfg.policyFile)
+		if err != nil {
+			d.metrics.PolicyReloaded(false)
+			d.log.Error("policy reload failed; the last good policy stays in force", zap.String("file", d.cfg.policyFile), zap.Error(err))
+			continue
+		}
+		if activatorConfig(p) != activatorConfig(d.cfg.policy) {
+			d.log.Warn("the policy's hold, wake and waiting_page settings take effect at the next restart")
+		}
+		d.current.Store(p)
+		d.loop.SetPolicy(p)
+		d.metrics.PolicyReloaded(true)
+		d.log.Info("policy reloaded", zap.String("file", d.cfg.policyFile))
+	}
+}

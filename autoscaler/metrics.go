@@ -68,7 +68,7 @@ var resources = []struct {
 
 // The reasons of the counters whose reasons are a subset of a kind.
 var (
-	scaleDownReasons = []policy.Reason{policy.DrainComplete, policy.DrainAgentGone, policy.DrainDeadlineTerminate, policy.InstanceNotJoined}
+	scaleDownReasons  = []policy.Reason{policy.DrainComplete, policy.DrainAgentGone, policy.DrainDeadlineTerminate, policy.InstanceNotJoined}
 	drainStartReasons = []policy.Reason{policy.ScaleDownEmpty, policy.ScaleDownUnneeded}
 	drainAbortReasons = []policy.Reason{policy.DrainDeadlineAbort, policy.DrainAbortProtected, policy.DrainAbortDemand, policy.DrainAbortGroupMinSize}
 	frozenReasons     = []policy.Reason{policy.FrozenStaleData, policy.FrozenMissingAgents}

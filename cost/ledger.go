@@ -1,0 +1,404 @@
+package cost
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// DefaultTeamLabel is the Marathon app label that names the team an app's cost is charged to.
+const DefaultTeamLabel = "marmot.team"
+
+// NoTeam is the chargeback line of apps without a team label.
+const NoTeam = "(no team)"
+
+// DefaultPeakWindow is the trailing window over which the static pool the autoscaling savings are
+// measured against is sized: a week covers the weekly rhythm of most services.
+const DefaultPeakWindow = 7 * 24 * time.Hour
+
+// State is the cluster at one moment, as far as cost is concerned: the instances paid for, the
+// resources apps hold, and the apps asleep. Every Since is when that thing started (an instance's
+// launch time, a task's start, the hibernated-at label); zero means "at least since the previous
+// state the ledger saw".
+type State struct {
+	At        time.Time  `json:"at"`
+	Instances []Instance `json:"instances,omitempty"`
+	Usage     []Usage    `json:"usage,omitempty"`
+	Sleeping  []Sleeping `json:"sleeping,omitempty"`
+}
+
+// Instance is an EC2 instance of a pool.
+type Instance struct {
+	ID    string    `json:"id"`
+	Pool  string    `json:"pool"`
+	Type  string    `json:"type"`
+	Spot  bool      `json:"spot,omitempty"`
+	AZ    string    `json:"az,omitempty"`
+	Since time.Time `json:"since,omitzero"`
+	// Offers is what the instance's Mesos agent offers; zero while the instance is not an agent
+	// (booting, shutting down, never joined): its whole price is then idle.
+	Offers Resources `json:"offers"`
+}
+
+// Usage is resources an app holds in a pool: one task, or all of an app's tasks in the pool.
+type Usage struct {
+	App string `json:"app"`
+	// Labels are the app's Marathon labels; the team label is read from them.
+	Labels    map[string]string `json:"labels,omitempty"`
+	Pool      string            `json:"pool"`
+	Resources Resources         `json:"resources"`
+	Since     time.Time         `json:"since,omitzero"`
+}
+
+// Sleeping is an app the hibernator put to sleep: Freed is what its instances held (instance count
+// × per-instance resources), Pool where they ran.
+type Sleeping struct {
+	App    string            `json:"app"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Pool   string            `json:"pool"`
+	Freed  Resources         `json:"freed"`
+	Since  time.Time         `json:"since,omitzero"`
+}
+
+// LedgerConfig configures a Ledger.
+type LedgerConfig struct {
+	Prices *Prices
+	// TeamLabel is the app label that names the team; DefaultTeamLabel when empty.
+	TeamLabel string
+	// PeakWindow is the trailing window of the static pool the autoscaling savings compare against;
+	// DefaultPeakWindow when zero.
+	PeakWindow time.Duration
+	// Origin is the start of the period the ledger covers. Things that started earlier count from
+	// Origin; the first state fed in counts everything alive back to its Since (or to Origin).
+	Origin time.Time
+}
+
+// Ledger integrates the cost figures over the states it is fed: each state's figures hold from the
+// previous state (or each thing's Since, if later) up to the state's time. It is not safe for
+// concurrent use.
+//
+// After a restart, a new Ledger with the same Origin, fed a first State whose Since fields come from
+// the cluster (launch times from the cloud, task start times from Mesos, marmot.hibernated.at from
+// Marathon), recomputes every figure for what is still alive; only what ended before the restart, and
+// the trailing peak (unless SeedPeak is given it), is not recomputed, so the figures err low, never
+// high.
+type Ledger struct {
+	cfg   LedgerConfig
+	last  time.Time
+	fed   bool
+	pools map[string]*poolAcc
+	teams map[string]*Line
+	apps  map[string]*Line
+	idle  Line
+	hib   hibernationAcc
+	cost  float64
+	hours hoursAcc
+
+	unpriced map[string]bool
+	priced   []PricedInstance // reused between states
+}
+
+type hoursAcc struct{ instance, agent float64 }
+
+type poolAcc struct {
+	PoolReport
+	peak      trailingPeak
+	lastPrice float64 // mean hourly price of the pool's instances when it last had any
+}
+
+type hibernationAcc struct {
+	Line
+	byApp map[string]*Line
+}
+
+// NewLedger returns an empty ledger.
+func NewLedger(cfg LedgerConfig) *Ledger {
+	if cfg.TeamLabel == "" {
+		cfg.TeamLabel = DefaultTeamLabel
+	}
+	if cfg.PeakWindow <= 0 {
+		cfg.PeakWindow = DefaultPeakWindow
+	}
+	if cfg.Prices == nil {
+		cfg.Prices = NewPrices("", nil)
+	}
+	return &Ledger{
+		cfg: cfg, pools: map[string]*poolAcc{}, teams: map[string]*Line{}, apps: map[string]*Line{},
+		hib: hibernationAcc{Line: Line{Name: "hibernation"}, byApp: map[string]*Line{}}, idle: Line{Name: "idle"},
+		unpriced: map[string]bool{},
+	}
+}
+
+// SeedPeak tells the ledger that a pool ran count instances at time at, before the first state: a
+// restarted daemon feeds it the pool's recent sizes (from the Auto Scaling activity history, say) so
+// that the trailing peak does not start from nothing. Times must increase and precede every state.
+func (l *Ledger) SeedPeak(pool string, at time.Time, count int) {
+	l.pool(pool).peak.add(at, count)
+}
+
+// Observe integrates one state. States must come in time order; one at or before the previous is
+// ignored.
+func (l *Ledger) Observe(s State) {
+	from := l.cfg.Origin
+	if l.fed {
+		if !s.At.After(l.last) {
+			return
+		}
+		from = l.last
+	}
+	l.fed, l.last = true, s.At
+	span := hoursBetween(from, s.At)
+
+	rates, registered := l.observeInstances(s, from)
+	charged := map[string]float64{}
+	for _, u := range s.Usage {
+		h := hoursBetween(later(from, u.Since), s.At)
+		if h <= 0 {
+			continue
+		}
+		rate, ok := rates[u.Pool]
+		dollars := rate.Of(u.Resources) * h
+		if !ok {
+			l.unpriced["pool "+u.Pool] = true
+		}
+		charged[u.Pool] += dollars
+		l.pool(u.Pool).charge(u.Resources, h)
+		charge(l.apps, u.App, u.Resources, h, dollars)
+		charge(l.teams, l.team(u.Labels), u.Resources, h, dollars)
+	}
+	for pool, dollars := range registered {
+		l.idle.Cost += dollars - charged[pool]
+	}
+	l.observeSleeping(s, from, rates)
+	l.observePeaks(s, span)
+}
+
+// observeInstances adds what the instances cost and offer, and returns each pool's rate and what its
+// agents (the instances that offer resources) cost over this state's span.
+func (l *Ledger) observeInstances(s State, from time.Time) (map[string]Rate, map[string]float64) {
+	l.priced = l.priced[:0]
+	registered := map[string]float64{}
+	for _, in := range s.Instances {
+		price, src := l.cfg.Prices.Hourly(in.Type, in.Spot, in.AZ, s.At)
+		if src == PriceUnknown {
+			l.unpriced[in.Type] = true
+		}
+		l.priced = append(l.priced, PricedInstance{Instance: in, Hourly: price, Source: src})
+		h := hoursBetween(later(from, in.Since), s.At)
+		if h <= 0 {
+			continue
+		}
+		p := l.pool(in.Pool)
+		dollars := price * h
+		l.cost += dollars
+		p.Cost += dollars
+		l.hours.instance += h
+		p.InstanceHours += h
+		if in.Offers == (Resources{}) {
+			p.NotInMesos += dollars
+			l.idle.Cost += dollars
+			continue
+		}
+		l.hours.agent += h
+		p.AgentHours += h
+		p.CPUHours += in.Offers.CPUs * h
+		p.GiBHours += in.Offers.GiB() * h
+		registered[in.Pool] += dollars
+	}
+	rates := PoolRates(l.priced)
+	for pool, r := range rates {
+		l.pool(pool).Rate = r
+	}
+	return rates, registered
+}
+
+// observeSleeping adds what sleeping apps freed, at their pool's rate (or the cluster's average rate
+// when their pool has no priced agent left: a pool the hibernation emptied is the best case).
+func (l *Ledger) observeSleeping(s State, from time.Time, rates map[string]Rate) {
+	for _, sl := range s.Sleeping {
+		h := hoursBetween(later(from, sl.Since), s.At)
+		if h <= 0 {
+			continue
+		}
+		rate, ok := rates[sl.Pool]
+		if !ok {
+			rate = averageRate(l.priced)
+		}
+		dollars := rate.Of(sl.Freed) * h
+		l.hib.add(sl.Freed, h, dollars)
+		charge(l.hib.byApp, sl.App, sl.Freed, h, dollars)
+	}
+}
+
+// observePeaks adds, per pool, the instance-hours a static pool sized for the trailing peak would have
+// run over this state's span, and what the difference to the actual count cost.
+func (l *Ledger) observePeaks(s State, span float64) {
+	counts := map[string]int{}
+	prices := map[string]float64{}
+	for _, in := range l.priced {
+		counts[in.Pool]++
+		prices[in.Pool] += in.Hourly
+	}
+	for name, p := range l.pools {
+		n := counts[name]
+		if n > 0 {
+			p.lastPrice = prices[name] / float64(n)
+		}
+		peak := p.peak.add(s.At, n)
+		p.StaticPeakInstanceHours += float64(peak) * span
+		saved := float64(peak-n) * span
+		p.SavedInstanceHours += saved
+		p.Saved += saved * p.lastPrice
+	}
+}
+
+func (l *Ledger) pool(name string) *poolAcc {
+	p := l.pools[name]
+	if p == nil {
+		p = &poolAcc{PoolReport: PoolReport{Pool: name}, peak: trailingPeak{window: l.cfg.PeakWindow}}
+		l.pools[name] = p
+	}
+	return p
+}
+
+func (p *poolAcc) charge(r Resources, h float64) {
+	p.AllocatedCPUHours += r.CPUs * h
+	p.AllocatedGiBHours += r.GiB() * h
+}
+
+func charge(lines map[string]*Line, name string, r Resources, h, dollars float64) {
+	line := lines[name]
+	if line == nil {
+		line = &Line{Name: name}
+		lines[name] = line
+	}
+	line.add(r, h, dollars)
+}
+
+func (l *Ledger) team(labels map[string]string) string {
+	if t := labels[l.cfg.TeamLabel]; t != "" {
+		return t
+	}
+	return NoTeam
+}
+
+func (line *Line) add(r Resources, h, dollars float64) {
+	line.Cost += dollars
+	line.CPUHours += r.CPUs * h
+	line.GiBHours += r.GiB() * h
+}
+
+func averageRate(instances []PricedInstance) Rate {
+	all := make([]PricedInstance, len(instances))
+	for i, in := range instances {
+		in.Pool = ""
+		all[i] = in
+	}
+	return PoolRates(all)[""]
+}
+
+func hoursBetween(from, to time.Time) float64 { return to.Sub(from).Hours() }
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// Report is what a ledger has integrated so far. Dollar figures are USD.
+type Report struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Cost is what every instance cost, agents or not.
+	Cost          float64 `json:"cost"`
+	InstanceHours float64 `json:"instance_hours"`
+	// AgentHours counts the hours instances were Mesos agents.
+	AgentHours float64      `json:"agent_hours"`
+	Pools      []PoolReport `json:"pools"`
+	// Teams and Apps are the chargeback: allocated resource-hours × the pool's rate, most expensive
+	// first. Idle is what nobody allocated: free capacity of agents and instances that are no agent.
+	// Teams (or Apps) plus Idle add up to Cost.
+	Teams []Line `json:"teams"`
+	Apps  []Line `json:"apps"`
+	Idle  Line   `json:"idle"`
+	// Savings are what autoscaling and hibernation saved.
+	Savings Savings `json:"savings"`
+	// Unpriced names instance types with no known price and pools whose usage had no rate: their
+	// cost is missing from the figures, not zero.
+	Unpriced []string `json:"unpriced,omitempty"`
+}
+
+// Line is one line of a chargeback: what an app, a team or idle capacity held and cost.
+type Line struct {
+	Name     string  `json:"name"`
+	Cost     float64 `json:"cost"`
+	CPUHours float64 `json:"cpu_hours"`
+	GiBHours float64 `json:"gib_hours"`
+}
+
+// PoolReport is what one pool offered, allocated and cost.
+type PoolReport struct {
+	Pool          string  `json:"pool"`
+	Cost          float64 `json:"cost"`
+	InstanceHours float64 `json:"instance_hours"`
+	AgentHours    float64 `json:"agent_hours"`
+	// CPUHours and GiBHours are what the pool's agents offered; the Allocated ones what tasks held.
+	CPUHours          float64 `json:"cpu_hours"`
+	GiBHours          float64 `json:"gib_hours"`
+	AllocatedCPUHours float64 `json:"allocated_cpu_hours"`
+	AllocatedGiBHours float64 `json:"allocated_gib_hours"`
+	// NotInMesos is what instances that were no agent cost (booting, shutting down, never joined).
+	NotInMesos float64 `json:"not_in_mesos"`
+	// Rate is the pool's price per cpu-hour and GiB-hour at the last state.
+	Rate Rate `json:"rate"`
+	// StaticPeakInstanceHours is what a static pool sized for the trailing peak would have run;
+	// SavedInstanceHours the difference to what ran, Saved its price.
+	StaticPeakInstanceHours float64 `json:"static_peak_instance_hours"`
+	SavedInstanceHours      float64 `json:"saved_instance_hours"`
+	Saved                   float64 `json:"saved"`
+}
+
+// Savings are the figures of what Marmot saved.
+type Savings struct {
+	// Autoscaling is the sum of the pools' Saved; AutoscalingInstanceHours of their SavedInstanceHours.
+	Autoscaling              float64 `json:"autoscaling"`
+	AutoscalingInstanceHours float64 `json:"autoscaling_instance_hours"`
+	// Hibernation is what the resources sleeping apps freed would have cost at their pool's rate.
+	Hibernation Line `json:"hibernation"`
+	// HibernationByApp breaks Hibernation down by app, most first.
+	HibernationByApp []Line `json:"hibernation_by_app,omitempty"`
+}
+
+// Report returns the figures so far.
+func (l *Ledger) Report() Report {
+	r := Report{From: l.cfg.Origin, To: l.last, Cost: l.cost, InstanceHours: l.hours.instance, AgentHours: l.hours.agent, Idle: l.idle}
+	for _, p := range l.pools {
+		r.Pools = append(r.Pools, p.PoolReport)
+		r.Idle.CPUHours += p.CPUHours - p.AllocatedCPUHours
+		r.Idle.GiBHours += p.GiBHours - p.AllocatedGiBHours
+		r.Savings.Autoscaling += p.Saved
+		r.Savings.AutoscalingInstanceHours += p.SavedInstanceHours
+	}
+	slices.SortFunc(r.Pools, func(a, b PoolReport) int { return cmp.Compare(a.Pool, b.Pool) })
+	r.Teams, r.Apps = sortedLines(l.teams), sortedLines(l.apps)
+	r.Savings.Hibernation = l.hib.Line
+	r.Savings.HibernationByApp = sortedLines(l.hib.byApp)
+	for name := range l.unpriced {
+		r.Unpriced = append(r.Unpriced, name)
+	}
+	slices.Sort(r.Unpriced)
+	return r
+}
+
+// sortedLines lists the lines most expensive first, ties by name, so reports are stable.
+func sortedLines(m map[string]*Line) []Line {
+	out := make([]Line, 0, len(m))
+	for _, line := range m {
+		out = append(out, *line)
+	}
+	slices.SortFunc(out, func(a, b Line) int {
+		return cmp.Or(cmp.Compare(b.Cost, a.Cost), cmp.Compare(a.Name, b.Name))
+	})
+	return out
+}

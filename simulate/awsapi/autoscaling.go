@@ -256,6 +256,9 @@ func setDesiredCapacity(h *handler, f form) (any, error) {
 		return nil, err
 	}
 	desired, err := f.requiredInt("DesiredCapacity")
+	if err == nil {
+		err = checkSize("DesiredCapacity", desired)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +278,9 @@ func updateAutoScalingGroup(h *handler, f form) (any, error) {
 	var sizes [3]*int
 	for i, p := range []string{"MinSize", "MaxSize", "DesiredCapacity"} {
 		n, ok, err := f.integer(p, 0)
+		if err == nil && ok {
+			err = checkSize(p, n)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -311,6 +317,18 @@ func updateAutoScalingGroup(h *handler, f form) (any, error) {
 		return nil, h.world.SetDesiredCapacity(name, *desired, false)
 	}
 	return nil, nil
+}
+
+// maxGroupSize bounds the sizes a request may ask for. The model launches and terminates instances
+// synchronously inside the call, so one stray request for a million instances would stall the
+// simulator; no scenario needs more than a few thousand.
+const maxGroupSize = 10000
+
+func checkSize(param string, n int) error {
+	if n < 0 || n > maxGroupSize {
+		return invalid(param, fmt.Sprint(n), fmt.Sprintf("must have value less than or equal to %d and greater than or equal to 0", maxGroupSize))
+	}
+	return nil
 }
 
 func deref(p *int, def int) int {

@@ -263,16 +263,21 @@ func describeInstances(h *handler, f form) (any, error) {
 			return nil, badRequest("InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id)
 		}
 	}
+	wanted := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		wanted[id] = true
+	}
 	var out []reservation
 	var unknown []string
 	h.world.View(func(v *simulate.View) {
 		for _, id := range ids {
-			if _, ok := v.Instance(id); !ok {
+			if _, ok := v.Instance(id); !ok && wanted[id] {
 				unknown = append(unknown, id)
+				wanted[id] = false // name each unknown id once
 			}
 		}
 		for _, i := range v.Instances() {
-			if (len(ids) == 0 || slices.Contains(ids, i.ID)) && instanceMatches(i, filters, match) {
+			if (len(ids) == 0 || wanted[i.ID]) && instanceMatches(i, filters, match) {
 				out = append(out, reservationOf(v, i))
 			}
 		}
@@ -329,6 +334,8 @@ type spotPriceResult struct {
 	NextToken string `xml:"nextToken"`
 }
 
+const spotHistoryKept = 90 * 24 * time.Hour
+
 // linuxProducts are the product descriptions the model prices; it has one price per type and zone.
 var linuxProducts = []string{"Linux/UNIX", "Linux/UNIX (Amazon VPC)"}
 
@@ -381,7 +388,18 @@ func describeSpotPriceHistory(h *handler, f form) (any, error) {
 		zones = []string{az}
 	}
 	var history []simulate.SpotPrice
-	h.world.View(func(v *simulate.View) { history = v.SpotPriceHistory(types, zones, start, end) })
+	h.world.View(func(v *simulate.View) {
+		// EC2 keeps 90 days of spot history; the bound also keeps a request for the year 1 from
+		// making the model walk two thousand years of hourly prices.
+		until := end
+		if until.IsZero() || until.After(v.Now()) {
+			until = v.Now()
+		}
+		if oldest := until.Add(-spotHistoryKept); !start.IsZero() && start.Before(oldest) {
+			start = oldest
+		}
+		history = v.SpotPriceHistory(types, zones, start, end)
+	})
 	var out []spotPrice
 	for _, p := range history {
 		for _, product := range products {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ type env struct {
 	server   *httptest.Server
 	requests atomic.Int64 // HTTP requests the handler received, retries included
 	failures atomic.Int64 // of which answered with an error status
+	handler  http.Handler
 	as       *autoscaling.Client
 	ec2      *ec2.Client
 }
@@ -60,6 +62,7 @@ func newEnv(t *testing.T, edit ...func(*simulate.Scenario)) *env {
 	}
 	e := &env{t: t, world: w, clock: clock}
 	h := awsapi.New(w, awsapi.WithLogger(zaptest.NewLogger(t)))
+	e.handler = h
 	e.server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		e.requests.Add(1)
 		sw := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
@@ -98,6 +101,15 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(status int) {
 	w.status = status
 	w.ResponseWriter.WriteHeader(status)
+}
+
+// post sends a raw Query request to the handler, as the SDKs send it, and returns the answer.
+func (e *env) post(body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, r)
+	return rec
 }
 
 // withBatchPool adds a second pool with its own group, so that listings have more than one group.

@@ -105,9 +105,10 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
-// updateApps is PUT and PATCH /v2/apps: several apps in one request. PUT creates the unknown ones,
-// PATCH refuses them. The model deploys apps one by one, so locks are checked for all before any
-// changes, and the answer names the first app's deployment.
+// updateApps is PUT and PATCH /v2/apps: several apps in one request, always as partial updates. PUT
+// creates the unknown ones, PATCH refuses them. Marathon makes one deployment of them all; the model
+// deploys apps one by one, so locks are checked for all before anything changes, and the answer names
+// the first app's deployment.
 func (s *server) updateApps(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r)
 	if !ok {

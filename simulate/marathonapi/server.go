@@ -138,7 +138,8 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// No leader (or one this handler has no address for): hold the request while an election may
-		// finish, then give up with Marathon's 503.
+		// finish, then give up. LeaderProxyFilter answers 503 here (sendError(ServiceUnavailable, …) in
+		// every 1.x version); wire-facts §3.1 says 502, which the Scala source does not bear out.
 		if !s.awaitLeader(r.Context()) {
 			if r.Context().Err() == nil {
 				writeError(w, http.StatusServiceUnavailable, "Could not determine the current leader")

@@ -187,19 +187,30 @@ type rawEvent struct {
 	TaskStatus string `json:"taskStatus"`
 	ID         string `json:"id"`
 	Plan       *struct {
-		ID       string `json:"id"`
-		Original struct {
-			Apps []struct {
-				ID string `json:"id"`
-			} `json:"apps"`
-		} `json:"original"`
-		Target struct {
-			Apps []struct {
-				ID string `json:"id"`
-			} `json:"apps"`
-		} `json:"target"`
-		AffectedApps []string `json:"affectedApps"`
+		ID           string    `json:"id"`
+		Original     planGroup `json:"original"`
+		Target       planGroup `json:"target"`
+		AffectedApps []string  `json:"affectedApps"`
 	} `json:"plan"`
+}
+
+// planGroup is a group of a deployment plan. Marathon nests apps in their groups (/web/frontend sits
+// in the /web group under the root), so the apps are collected recursively.
+type planGroup struct {
+	Apps []struct {
+		ID string `json:"id"`
+	} `json:"apps"`
+	Groups []planGroup `json:"groups"`
+}
+
+func (g planGroup) appIDs(out []string) []string {
+	for _, a := range g.Apps {
+		out = appendUnique(out, a.ID)
+	}
+	for _, sub := range g.Groups {
+		out = sub.appIDs(out)
+	}
+	return out
 }
 
 func decodeEvent(typ string, data []byte) Event {
@@ -225,9 +236,8 @@ func decodeEvent(typ string, data []byte) Event {
 	if r.Plan != nil {
 		e.DeploymentID = r.Plan.ID
 		e.AffectedApps = append(e.AffectedApps, r.Plan.AffectedApps...)
-		for _, a := range r.Plan.Target.Apps {
-			e.AffectedApps = appendUnique(e.AffectedApps, a.ID)
-		}
+		e.AffectedApps = r.Plan.Target.appIDs(e.AffectedApps)
+		e.AffectedApps = r.Plan.Original.appIDs(e.AffectedApps)
 	}
 	return e
 }

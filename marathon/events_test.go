@@ -51,6 +51,13 @@ func TestReadEventsFramingVariants(t *testing.T) {
 	}
 }
 
+func TestReadEventsFindsAppsInNestedGroups(t *testing.T) {
+	got := collect(t, "event: deployment_success\r\ndata: {\"id\":\"d2\",\"plan\":{\"id\":\"d2\",\"target\":{\"id\":\"/\",\"apps\":[],\"groups\":[{\"id\":\"/web\",\"apps\":[{\"id\":\"/web/frontend\"}],\"groups\":[{\"id\":\"/web/x\",\"apps\":[{\"id\":\"/web/x/y\"}]}]}]}}}\r\n\r\n")
+	if len(got) != 1 || len(got[0].AffectedApps) != 2 || got[0].AffectedApps[0] != "/web/frontend" || got[0].AffectedApps[1] != "/web/x/y" {
+		t.Fatalf("got %+v", got)
+	}
+}
+
 func TestReadEventsKeepsUnknownTypes(t *testing.T) {
 	// go-marathon silently drops instance_changed_event; we must not.
 	got := collect(t, "event: instance_changed_event\r\ndata: {\"instanceId\":\"a.instance-1\",\"runSpecId\":\"/a\",\"condition\":\"Running\"}\r\n\r\n")

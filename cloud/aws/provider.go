@@ -156,8 +156,8 @@ func newRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
 // wholeBody reads each answer in full before the SDK sees it. smithy-go closes the request body as
 // soon as Do returns (transport/http/client.go), while net/http may still hold it; when the server
 // answers that fast (the simulator on loopback), net/http then drops the connection under the answer
-// being read, and the SDK retries the call (in TestOneCallOneRequest without this, several calls in
-// a hundred with 100-instance pages, some failing all their attempts). Reading the answer inside
+// being read, and the SDK retries the call (in TestOneCallOneRequest without this, most calls of
+// 30 with a 32 KiB answer, some failing all their attempts). Reading the answer inside
 // Do, before that Close, keeps one call one request, which throttling budgets and attempt counts
 // rely on. Pages are bounded (MaxResults), so
 // the buffer is too.

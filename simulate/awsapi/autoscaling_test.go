@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -505,5 +506,50 @@ func TestGroupsAndInstancesAgree(t *testing.T) {
 	slices.Sort(ec2IDs)
 	if asIDs := sortedKeys(states(e.group(group))); !slices.Equal(ec2IDs, asIDs) {
 		t.Errorf("EC2 %v, Auto Scaling %v", ec2IDs, asIDs)
+	}
+}
+
+// Clients scaling, tagging and describing at once: run under -race, this checks that answers are
+// built from copies taken under the world's lock, and the group ends as consistent as the model keeps it.
+func TestConcurrentClients(t *testing.T) {
+	e := newEnv(t)
+	ids := sortedKeys(states(e.group(group)))
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+	for n := range 8 {
+		wg.Go(func() {
+			for k := range 10 {
+				var err error
+				switch (n + k) % 4 {
+				case 0:
+					_, err = e.as.SetDesiredCapacity(ctx(t), &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String(group), DesiredCapacity: aws.Int32(int32(2 + (n+k)%5))})
+				case 1:
+					_, err = e.ec2.CreateTags(ctx(t), &ec2.CreateTagsInput{Resources: ids[:1], Tags: []ec2types.Tag{{Key: aws.String(fmt.Sprintf("k%d", n)), Value: aws.String("v")}}})
+				case 2:
+					_, err = e.ec2.DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{})
+				case 3:
+					_, err = e.as.DescribeAutoScalingGroups(ctx(t), &autoscaling.DescribeAutoScalingGroupsInput{})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	g := e.group(group)
+	live := 0
+	for _, st := range states(g) {
+		if st == astypes.LifecycleStatePending || st == astypes.LifecycleStateInService {
+			live++
+		}
+	}
+	if live != int(aws.ToInt32(g.DesiredCapacity)) {
+		t.Errorf("%d live instances for a desired capacity of %d", live, aws.ToInt32(g.DesiredCapacity))
 	}
 }

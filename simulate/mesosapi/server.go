@@ -96,6 +96,8 @@ func New(w *simulate.World, index int, masters []string, opts ...Option) http.Ha
 	return s
 }
 
+// ServeHTTP applies the injected faults, then routes: /metrics/snapshot on any master; /api/v1,
+// /redirect and the v0 endpoints with or without their /master prefix.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.intercept(w, r) {
 		return

@@ -283,11 +283,12 @@ func (l *Loop) SetPolicy(pol *policy.AutoscalerPolicy) error {
 	return nil
 }
 
-// ReloadPolicy loads a policy document (YAML) and puts it in force. A document that does not load
-// leaves the last good policy in force: the error (every problem with its field path) is logged,
-// counted in marmot_autoscaler_policy_reloads_total{result="error"} and shown in /status, and returned.
-func (l *Loop) ReloadPolicy(doc []byte) error {
-	pol, err := policy.LoadAutoscalerPolicy(doc)
+// ReloadPolicy puts the policy load returns in force (load reads and validates a policy file, for
+// example). When load fails the last good policy stays in force: the error (every problem with its
+// field path) is logged, counted in marmot_autoscaler_policy_reloads_total{result="error"}, shown in
+// /status, and returned.
+func (l *Loop) ReloadPolicy(load func() (*policy.AutoscalerPolicy, error)) error {
+	pol, err := load()
 	if err == nil {
 		err = l.SetPolicy(pol)
 	}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/marmot-project/marmot/marathon"
+	"github.com/marmot-project/marmot/mesos"
+	"github.com/marmot-project/marmot/policy"
+)
+
+const usage = `autoscaler: keeps each Mesos agent pool on AWS the right size.
+
+For every pool of the policy it reads what Mesos has allocated and what Marathon cannot place, grows
+the pool's Auto Scaling groups for waiting instances, and shrinks them by draining agents through
+Mesos (maintenance windows, or DRAIN_AGENT on Mesos 1.9+) before terminating exactly those instances.
+docs/autoscaler.md explains how; docs/autoscaler-policy.md documents the policy.
+
+Usage:
+  autoscaler --mesos-url URL --marathon-url URL --policy FILE [flags]   run
+  autoscaler check-policy FILE                                         check a policy: every error with its field path
+
+AWS is configured the SDK's usual way: AWS_REGION (required), AWS_ENDPOINT_URL, and the default
+credential chain (environment, shared config and credentials files, web identity, instance role).
+
+Flags:
+`
+
+const usageExamples = `
+Endpoints (--listen): /metrics (Prometheus), /status (JSON: every pool's last plan with its reasons,
+drains in progress, backoffs), /healthz, /readyz (ready once Mesos, Marathon and AWS were all read).
+
+Examples:
+  autoscaler --mesos-url http://m1:5050,http://m2:5050 --marathon-url http://marathon.mesos:8080 \
+    --policy /etc/marmot/autoscaler.yaml
+  autoscaler ... --dry-run --once          plan once, print the plan as JSON, change nothing
+
+  # against the simulator (simulate serve --scenario small):
+  AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x \
+    autoscaler --mesos-url http://127.0.0.1:5050 --marathon-url http://127.0.0.1:8080 \
+    --policy docs/examples/autoscaler-small.yaml
+
+Signals: SIGHUP reloads the policy (a bad one leaves the last good one in force); SIGINT and SIGTERM
+stop after the reconcile in progress.
+`
+
+// listFlag is a flag that may be repeated, each value a comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// config is the command line, checked, with the policy loaded and the AWS configuration resolved.
+type config struct {
+	mesosURLs    []string
+	marathonURLs []string
+	policyFile   string
+	listen       string
+	dryRun       bool
+	once         bool
+	logLevel     zapcore.Level
+
+	policy *policy.AutoscalerPolicy
+	aws    aws.Config
+}
+
+// parseConfig reads the flags and the environment and checks them all, returning every problem at
+// once, each naming its flag.
+func parseConfig(ctx context.Context, args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	var mesosURLs, marathonURLs listFlag
+	var logLevel string
+	fs := flag.NewFlagSet("autoscaler", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Var(&mesosURLs, "mesos-url", "Mesos master `URLs`, comma-separated or repeated (any master: the client follows the leader); required")
+	fs.Var(&marathonURLs, "marathon-url", "Marathon `URLs`, comma-separated or repeated (any instance: standbys proxy to the leader); required")
+	fs.StringVar(&c.policyFile, "policy", "", "autoscaler policy `FILE` (YAML, docs/autoscaler-policy.md); required")
+	fs.StringVar(&c.listen, "listen", ":9101", "`address` for /metrics, /status, /healthz and /readyz")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "plan and report every action, change nothing in Mesos or AWS")
+	fs.BoolVar(&c.once, "once", false, "run one reconcile, print the plan and the actions as JSON on stdout, and exit")
+	fs.StringVar(&logLevel, "log-level", "info", "`level` of the JSON logs on stderr: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		printFlags(stderr, fs)
+		fmt.Fprint(stderr, usageExamples)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	c.mesosURLs, c.marathonURLs = mesosURLs, marathonURLs
+
+	var errs []string
+	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	if fs.NArg() > 0 {
+		add("unexpected arguments %q (flags come as --name value)", fs.Args())
+	}
+	if len(c.mesosURLs) == 0 {
+		add("--mesos-url: required, e.g. http://m1:5050")
+	} else if _, err := mesos.New(mesos.Config{URLs: c.mesosURLs}, nil); err != nil {
+		for _, e := range unjoin(err) {
+			add("--mesos-url: %s", strings.TrimPrefix(e, "mesos: config "))
+		}
+	}
+	if len(c.marathonURLs) == 0 {
+		add("--marathon-url: required, e.g. http://marathon.mesos:8080")
+	} else if err := (marathon.Config{URLs: c.marathonURLs}).Validate(); err != nil {
+		for _, e := range strings.Split(err.Error(), "\n") {
+			add("--marathon-url: %s", e)
+		}
+	}
+	if c.policyFile == "" {
+		add("--policy: required, a policy file such as docs/examples/autoscaler-small.yaml")
+	} else if p, err := loadPolicy(c.policyFile); err != nil {
+		for _, e := range strings.Split(err.Error(), "\n") {
+			add("--policy %s: %s", c.policyFile, e)
+		}
+	} else {
+		c.policy = p
+	}
+	if _, port, err := net.SplitHostPort(c.listen); err != nil || port == "" {
+		add("--listen: %q is not host:port or :port", c.listen)
+	}
+	if err := c.logLevel.Set(logLevel); err != nil {
+		add("--log-level: %q is not one of debug, info, warn, error", logLevel)
+	}
+	if cfg, err := awsconfig.LoadDefaultConfig(ctx); err != nil {
+		add("AWS configuration: %v", err)
+	} else if cfg.Region == "" {
+		add("AWS_REGION: required (or a region in the shared AWS config), e.g. us-east-1")
+	} else {
+		c.aws = cfg
+	}
+	if len(errs) > 0 {
+		return nil, errors.New(strings.Join(errs, "\n"))
+	}
+	return c, nil
+}
+
+// unjoin splits an errors.Join error into its messages.
+func unjoin(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, e.Error())
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+// printFlags lists the flags as they are written on a command line, with two dashes.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, text := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		if f.DefValue != "" && f.DefValue != "false" {
+			text += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "%s\n      %s\n", line, text)
+	})
+}
+
+// loadPolicy reads and checks a policy file; the error lists every problem, one per line, each with
+// its field path.
+func loadPolicy(path string) (*policy.AutoscalerPolicy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p, err := policy.LoadAutoscalerPolicy(data)
+	var list policy.Errors
+	if errors.As(err, &list) {
+		lines := make([]string, len(list))
+		for i, e := range list {
+			lines[i] = e.Error()
+		}
+		return nil, errors.New(strings.Join(lines, "\n"))
+	}
+	return p, err
+}

@@ -1,0 +1,209 @@
+// Command autoscaler keeps each Mesos agent pool on AWS the right size: it grows the pool's Auto
+// Scaling groups for the Marathon instances that wait for room, and shrinks them by draining agents
+// through Mesos before terminating their instances (run "autoscaler --help"; docs/autoscaler.md).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/marmot-project/marmot/autoscaler"
+	"github.com/marmot-project/marmot/cloud"
+	awscloud "github.com/marmot-project/marmot/cloud/aws"
+	"github.com/marmot-project/marmot/marathon"
+	"github.com/marmot-project/marmot/mesos"
+	"github.com/marmot-project/marmot/policy"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, env{hup: hup}))
+}
+
+// env is what the process takes from its surroundings besides flags and environment variables, so
+// that tests and benchmarks can run it in-process.
+type env struct {
+	hup <-chan os.Signal // policy reloads
+	// wrapCloud, when set, wraps the AWS provider (a benchmark times the calls with it).
+	wrapCloud func(cloud.Provider) cloud.Provider
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, e env) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "check-policy":
+			return checkPolicy(args[1:], stdout, stderr)
+		case "help":
+			args = []string{"--help"}
+		}
+	}
+	cfg, err := parseConfig(ctx, args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "autoscaler: invalid configuration:\n%s\n", err)
+		return 2
+	}
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(stderr), cfg.logLevel))
+	defer func() { _ = log.Sync() }()
+	d, err := newDaemon(cfg, log, e)
+	if err != nil {
+		fmt.Fprintf(stderr, "autoscaler: %v\n", err)
+		return 1
+	}
+	if cfg.once {
+		return d.once(ctx, stdout)
+	}
+	if err := d.serve(ctx); err != nil {
+		log.Error("stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// checkPolicy is "autoscaler check-policy FILE".
+func checkPolicy(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stderr, "usage: autoscaler check-policy FILE\n\nChecks an autoscaler policy and prints every problem with its field path (docs/autoscaler-policy.md).")
+		return 2
+	}
+	if _, err := loadPolicy(args[0]); err != nil {
+		fmt.Fprintf(stderr, "%s: invalid autoscaler policy:\n%s\n", args[0], err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	return 0
+}
+
+// daemon is the wired process.
+type daemon struct {
+	cfg    *config
+	log    *zap.Logger
+	env    env
+	reg    *prometheus.Registry
+	loop   *autoscaler.Loop
+	status net.Listener
+}
+
+func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
+	d := &daemon{cfg: cfg, log: log, env: e, reg: prometheus.NewRegistry()}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mc, err := mesos.New(mesos.Config{URLs: cfg.mesosURLs}, log.Named("mesos"))
+	if err != nil {
+		return nil, err
+	}
+	mar, err := marathon.New(marathon.Config{URLs: cfg.marathonURLs}, log.Named("marathon"))
+	if err != nil {
+		return nil, err
+	}
+	var provider cloud.Provider = awscloud.NewFromConfig(cfg.aws)
+	if e.wrapCloud != nil {
+		provider = e.wrapCloud(provider)
+	}
+	d.loop, err = autoscaler.New(autoscaler.Config{
+		Policy: cfg.policy, Mesos: newMesosSource(mc, log.Named("mesos"), time.Now), Marathon: marathonSource{mar},
+		Cloud: provider, Registry: d.reg, Log: log.Named("loop"), DryRun: cfg.dryRun,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.once {
+		// Listen before anything runs, so that a port in use is an error at start, not a log line later.
+		if d.status, err = net.Listen("tcp", cfg.listen); err != nil {
+			return nil, fmt.Errorf("--listen: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// once runs one reconcile and prints its report.
+func (d *daemon) once(ctx context.Context, stdout io.Writer) int {
+	rep := d.loop.Reconcile(ctx, autoscaler.TriggerOnce)
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		d.log.Error("cannot print the report", zap.Error(err))
+		return 1
+	}
+	if !rep.Planned {
+		d.log.Error("nothing planned", zap.String("error", rep.Error))
+		return 1
+	}
+	return 0
+}
+
+// handler serves /metrics from the registry and the loop's /status, /healthz and /readyz.
+func (d *daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", d.loop.Handler())
+	return mux
+}
+
+// serve runs the loop, the HTTP endpoints and policy reloads until ctx ends.
+func (d *daemon) serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Go(func() {
+		if err := srv.Serve(d.status); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	})
+	wg.Go(func() { _ = d.loop.Run(ctx) })
+	wg.Go(func() { d.reloads(ctx) })
+	d.log.Info("autoscaler started", zap.String("listen", d.status.Addr().String()), zap.Strings("mesos", d.cfg.mesosURLs),
+		zap.Strings("marathon", d.cfg.marathonURLs), zap.String("aws_region", d.cfg.aws.Region), zap.Bool("dry_run", d.cfg.dryRun),
+		zap.Int("pools", len(d.cfg.policy.Pools)))
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	d.log.Info("stopping")
+	cancel()
+	shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	_ = srv.Shutdown(shutdown)
+	wg.Wait()
+	return err
+}
+
+// reloads puts a new policy in force on every SIGHUP; one that does not load leaves the last good
+// one in force (the loop logs and counts it).
+func (d *daemon) reloads(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.env.hup:
+		}
+		err := d.loop.ReloadPolicy(func() (*policy.AutoscalerPolicy, error) { return loadPolicy(d.cfg.policyFile) })
+		if err == nil {
+			d.log.Info("SIGHUP: policy reloaded", zap.String("file", d.cfg.policyFile))
+		}
+	}
+}

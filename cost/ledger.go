@@ -43,7 +43,8 @@ type Instance struct {
 // Usage is resources an app holds in a pool: one task, or all of an app's tasks in the pool.
 type Usage struct {
 	App string `json:"app"`
-	// Labels are the app's Marathon labels; the team label is read from them.
+	// Team is the team charged; when empty, the team label is read from Labels.
+	Team      string            `json:"team,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Pool      string            `json:"pool"`
 	Resources Resources         `json:"resources"`
@@ -96,6 +97,7 @@ type Ledger struct {
 
 	unpriced map[string]bool
 	priced   []PricedInstance // reused between states
+	slots    []usageSlot      // by usage index: where the previous state's lines went
 }
 
 type hoursAcc struct{ instance, agent float64 }
@@ -104,6 +106,16 @@ type poolAcc struct {
 	PoolReport
 	peak      trailingPeak
 	lastPrice float64 // mean hourly price of the pool's instances when it last had any
+	scratch   poolScratch
+}
+
+// poolScratch is what one state adds up per pool before it is integrated.
+type poolScratch struct {
+	count      int     // instances
+	prices     float64 // their hourly prices
+	registered float64 // what the agents among them cost over the span
+	charged    float64 // what usage was charged over the span
+	priced     bool    // Rate is this state's
 }
 
 type hibernationAcc struct {
@@ -137,7 +149,8 @@ func (l *Ledger) SeedPeak(pool string, at time.Time, count int) {
 }
 
 // Observe integrates one state. States must come in time order; one at or before the previous is
-// ignored.
+// ignored. A caller that feeds states every minute for a month should list usage in the same order
+// each time: the ledger then finds each line where it was, without a lookup.
 func (l *Ledger) Observe(s State) {
 	from := l.cfg.Origin
 	if l.fed {
@@ -147,48 +160,89 @@ func (l *Ledger) Observe(s State) {
 		from = l.last
 	}
 	l.fed, l.last = true, s.At
-	span := hoursBetween(from, s.At)
-
-	rates, registered := l.observeInstances(s, from)
-	charged := map[string]float64{}
-	for _, u := range s.Usage {
+	for _, p := range l.pools {
+		p.scratch = poolScratch{}
+	}
+	l.observeInstances(s, from)
+	for i := range s.Usage {
+		u := &s.Usage[i]
 		h := hoursBetween(later(from, u.Since), s.At)
 		if h <= 0 {
 			continue
 		}
-		rate, ok := rates[u.Pool]
-		dollars := rate.Of(u.Resources) * h
-		if !ok {
+		slot := l.slot(i, u)
+		p := slot.pool
+		dollars := p.Rate.Of(u.Resources) * h
+		if !p.scratch.priced {
 			l.unpriced["pool "+u.Pool] = true
+			dollars = 0
 		}
-		charged[u.Pool] += dollars
-		l.pool(u.Pool).charge(u.Resources, h)
-		charge(l.apps, u.App, u.Resources, h, dollars)
-		charge(l.teams, l.team(u.Labels), u.Resources, h, dollars)
+		p.scratch.charged += dollars
+		p.charge(u.Resources, h)
+		slot.app.add(u.Resources, h, dollars)
+		slot.team.add(u.Resources, h, dollars)
 	}
-	for pool, dollars := range registered {
-		l.idle.Cost += dollars - charged[pool]
+	for _, p := range l.pools {
+		l.idle.Cost += p.scratch.registered - p.scratch.charged
 	}
-	l.observeSleeping(s, from, rates)
-	l.observePeaks(s, span)
+	l.observeSleeping(s, from)
+	l.observePeaks(s, hoursBetween(from, s.At))
 }
 
-// observeInstances adds what the instances cost and offer, and returns each pool's rate and what its
-// agents (the instances that offer resources) cost over this state's span.
-func (l *Ledger) observeInstances(s State, from time.Time) (map[string]Rate, map[string]float64) {
+// usageSlot is where one usage line of the previous state went: its app's and team's lines and its
+// pool.
+type usageSlot struct {
+	app, team, pool string
+	appLine         *Line
+	teamLine        *Line
+	poolAcc         *poolAcc
+}
+
+// slotOf is a usage's lines and pool, as found.
+type slotOf struct {
+	app, team *Line
+	pool      *poolAcc
+}
+
+// slot returns the lines and pool of the i-th usage: the slot of the same index when it is the same
+// app, team and pool as last time (string equality of the same strings costs a pointer comparison),
+// else found in the maps.
+func (l *Ledger) slot(i int, u *Usage) slotOf {
+	team := u.Team
+	if team == "" {
+		team = l.team(u.Labels)
+	}
+	if i < len(l.slots) {
+		if sl := &l.slots[i]; sl.app == u.App && sl.team == team && sl.pool == u.Pool {
+			return slotOf{sl.appLine, sl.teamLine, sl.poolAcc}
+		}
+	}
+	sl := usageSlot{app: u.App, team: team, pool: u.Pool, appLine: line(l.apps, u.App), teamLine: line(l.teams, team), poolAcc: l.pool(u.Pool)}
+	switch {
+	case i < len(l.slots):
+		l.slots[i] = sl
+	case i == len(l.slots):
+		l.slots = append(l.slots, sl)
+	}
+	return slotOf{sl.appLine, sl.teamLine, sl.poolAcc}
+}
+
+// observeInstances adds what the instances cost and offer, and sets each pool's rate for this state.
+func (l *Ledger) observeInstances(s State, from time.Time) {
 	l.priced = l.priced[:0]
-	registered := map[string]float64{}
 	for _, in := range s.Instances {
 		price, src := l.cfg.Prices.Hourly(in.Type, in.Spot, in.AZ, s.At)
 		if src == PriceUnknown {
 			l.unpriced[in.Type] = true
 		}
 		l.priced = append(l.priced, PricedInstance{Instance: in, Hourly: price, Source: src})
+		p := l.pool(in.Pool)
+		p.scratch.count++
+		p.scratch.prices += price
 		h := hoursBetween(later(from, in.Since), s.At)
 		if h <= 0 {
 			continue
 		}
-		p := l.pool(in.Pool)
 		dollars := price * h
 		l.cost += dollars
 		p.Cost += dollars
@@ -203,46 +257,39 @@ func (l *Ledger) observeInstances(s State, from time.Time) (map[string]Rate, map
 		p.AgentHours += h
 		p.CPUHours += in.Offers.CPUs * h
 		p.GiBHours += in.Offers.GiB() * h
-		registered[in.Pool] += dollars
+		p.scratch.registered += dollars
 	}
-	rates := PoolRates(l.priced)
-	for pool, r := range rates {
-		l.pool(pool).Rate = r
+	for pool, r := range PoolRates(l.priced) {
+		p := l.pool(pool)
+		p.Rate, p.scratch.priced = r, true
 	}
-	return rates, registered
 }
 
 // observeSleeping adds what sleeping apps freed, at their pool's rate (or the cluster's average rate
 // when their pool has no priced agent left: a pool the hibernation emptied is the best case).
-func (l *Ledger) observeSleeping(s State, from time.Time, rates map[string]Rate) {
+func (l *Ledger) observeSleeping(s State, from time.Time) {
 	for _, sl := range s.Sleeping {
 		h := hoursBetween(later(from, sl.Since), s.At)
 		if h <= 0 {
 			continue
 		}
-		rate, ok := rates[sl.Pool]
-		if !ok {
-			rate = averageRate(l.priced)
+		rate := averageRate(l.priced)
+		if p := l.pools[sl.Pool]; p != nil && p.scratch.priced {
+			rate = p.Rate
 		}
 		dollars := rate.Of(sl.Freed) * h
 		l.hib.add(sl.Freed, h, dollars)
-		charge(l.hib.byApp, sl.App, sl.Freed, h, dollars)
+		line(l.hib.byApp, sl.App).add(sl.Freed, h, dollars)
 	}
 }
 
 // observePeaks adds, per pool, the instance-hours a static pool sized for the trailing peak would have
 // run over this state's span, and what the difference to the actual count cost.
 func (l *Ledger) observePeaks(s State, span float64) {
-	counts := map[string]int{}
-	prices := map[string]float64{}
-	for _, in := range l.priced {
-		counts[in.Pool]++
-		prices[in.Pool] += in.Hourly
-	}
-	for name, p := range l.pools {
-		n := counts[name]
+	for _, p := range l.pools {
+		n := p.scratch.count
 		if n > 0 {
-			p.lastPrice = prices[name] / float64(n)
+			p.lastPrice = p.scratch.prices / float64(n)
 		}
 		peak := p.peak.add(s.At, n)
 		p.StaticPeakInstanceHours += float64(peak) * span
@@ -266,13 +313,14 @@ func (p *poolAcc) charge(r Resources, h float64) {
 	p.AllocatedGiBHours += r.GiB() * h
 }
 
-func charge(lines map[string]*Line, name string, r Resources, h, dollars float64) {
-	line := lines[name]
-	if line == nil {
-		line = &Line{Name: name}
-		lines[name] = line
+// line returns the named line of a chargeback, made on first use.
+func line(lines map[string]*Line, name string) *Line {
+	l := lines[name]
+	if l == nil {
+		l = &Line{Name: name}
+		lines[name] = l
 	}
-	line.add(r, h, dollars)
+	return l
 }
 
 func (l *Ledger) team(labels map[string]string) string {
@@ -369,6 +417,9 @@ type Savings struct {
 	// HibernationByApp breaks Hibernation down by app, most first.
 	HibernationByApp []Line `json:"hibernation_by_app,omitempty"`
 }
+
+// Cost returns what every instance cost so far (Report's Cost), without building a report.
+func (l *Ledger) Cost() float64 { return l.cost }
 
 // Report returns the figures so far.
 func (l *Ledger) Report() Report {

@@ -69,14 +69,20 @@ type Prices struct {
 	region    string
 	onDemand  map[string]float64
 	overrides map[string]float64
-	spot      map[string][]SpotPrice // by instance type, sorted by time
+	spot      map[string]*spotHistory // by instance type
+}
+
+// spotHistory is one type's spot prices, by zone and over all zones, each sorted by time.
+type spotHistory struct {
+	byZone map[string][]SpotPrice
+	all    []SpotPrice
 }
 
 // NewPrices returns the prices of a region: the built-in on-demand table for it, with the overrides
 // (instance type → USD per hour; the policy's price list) taking precedence. Overrides may name types
 // the table does not have. The maps are copied.
 func NewPrices(region string, overrides map[string]float64) *Prices {
-	p := &Prices{region: region, onDemand: map[string]float64{}, overrides: map[string]float64{}, spot: map[string][]SpotPrice{}}
+	p := &Prices{region: region, onDemand: map[string]float64{}, overrides: map[string]float64{}, spot: map[string]*spotHistory{}}
 	for t, price := range onDemandTable[region] {
 		p.onDemand[t] = price
 	}
@@ -94,22 +100,46 @@ func (p *Prices) Region() string { return p.region }
 func (p *Prices) AddSpot(points ...SpotPrice) {
 	touched := map[string]bool{}
 	for _, pt := range points {
-		p.spot[pt.InstanceType] = append(p.spot[pt.InstanceType], pt)
+		h := p.spot[pt.InstanceType]
+		if h == nil {
+			h = &spotHistory{byZone: map[string][]SpotPrice{}}
+			p.spot[pt.InstanceType] = h
+		}
+		h.byZone[pt.AZ] = append(h.byZone[pt.AZ], pt)
 		touched[pt.InstanceType] = true
 	}
 	for t := range touched {
 		h := p.spot[t]
-		sort.SliceStable(h, func(i, j int) bool { return h[i].Timestamp.Before(h[j].Timestamp) })
-		out := h[:0]
-		for i, pt := range h {
-			if i > 0 && pt.Timestamp.Equal(out[len(out)-1].Timestamp) && pt.AZ == out[len(out)-1].AZ {
-				out[len(out)-1] = pt
-				continue
-			}
-			out = append(out, pt)
+		h.all = h.all[:0]
+		for az, pts := range h.byZone {
+			h.byZone[az] = sortedUnique(pts)
+			h.all = append(h.all, h.byZone[az]...)
 		}
-		p.spot[t] = out
+		sort.SliceStable(h.all, func(i, j int) bool { return h.all[i].Timestamp.Before(h.all[j].Timestamp) })
 	}
+}
+
+// sortedUnique sorts one zone's points by time and keeps the last of points with the same time.
+func sortedUnique(pts []SpotPrice) []SpotPrice {
+	sort.SliceStable(pts, func(i, j int) bool { return pts[i].Timestamp.Before(pts[j].Timestamp) })
+	out := pts[:0]
+	for _, pt := range pts {
+		if len(out) > 0 && pt.Timestamp.Equal(out[len(out)-1].Timestamp) {
+			out[len(out)-1] = pt
+			continue
+		}
+		out = append(out, pt)
+	}
+	return out
+}
+
+// latestAt returns the latest point at or before at of a time-sorted history.
+func latestAt(h []SpotPrice, at time.Time) (SpotPrice, bool) {
+	i := sort.Search(len(h), func(i int) bool { return h[i].Timestamp.After(at) })
+	if i == 0 {
+		return SpotPrice{}, false
+	}
+	return h[i-1], true
 }
 
 // OnDemand returns the on-demand price of a type: the override, else the built-in table.
@@ -130,21 +160,13 @@ func (p *Prices) Hourly(instanceType string, spot bool, az string, at time.Time)
 	if !spot {
 		return p.OnDemand(instanceType)
 	}
-	var zone, other *SpotPrice
-	for i, pt := range p.spot[instanceType] {
-		if pt.Timestamp.After(at) {
-			break
+	if h := p.spot[instanceType]; h != nil {
+		if pt, ok := latestAt(h.byZone[az], at); ok {
+			return pt.Price, PriceSpot
 		}
-		if pt.AZ == az {
-			zone = &p.spot[instanceType][i]
+		if pt, ok := latestAt(h.all, at); ok {
+			return pt.Price, PriceSpotOtherZone
 		}
-		other = &p.spot[instanceType][i]
-	}
-	switch {
-	case zone != nil:
-		return zone.Price, PriceSpot
-	case other != nil:
-		return other.Price, PriceSpotOtherZone
 	}
 	price, src := p.OnDemand(instanceType)
 	if src == PriceUnknown {

@@ -97,7 +97,7 @@ func TestSpotPrices(t *testing.T) {
 			t.Errorf("%s: %v %v, want %v %v", c.name, price, src, c.price, c.src)
 		}
 	}
-	if n := len(p.spot["m5.xlarge"]); n != 3 {
+	if n := len(p.spot["m5.xlarge"].all); n != 3 {
 		t.Errorf("%d points kept, want 3 (the repeat dropped)", n)
 	}
 	if _, src := p.Hourly("z1.small", true, "us-east-1a", t0); src != PriceUnknown {

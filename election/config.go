@@ -81,8 +81,8 @@ func (c Config) Validate() error {
 	if c.SessionTimeout < minSessionTimeout || c.SessionTimeout > maxSessionTimeout {
 		errs.add("session_timeout", fmt.Sprintf("%s is outside %s..%s (ZooKeeper's defaults allow 4s to 40s; 10s keeps takeover under 15s)",
 			c.SessionTimeout, minSessionTimeout, maxSessionTimeout))
-	}
-	if c.Lease <= 0 || c.Lease >= c.SessionTimeout {
+	} else if c.Lease <= 0 || c.Lease >= c.SessionTimeout {
+		// Checked only against a usable session timeout, so that one mistake gives one error.
 		errs.add("lease", fmt.Sprintf("%s must be positive and shorter than session_timeout (%s); default is half of it",
 			c.Lease, c.SessionTimeout))
 	}

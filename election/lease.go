@@ -39,7 +39,8 @@ func leaseFor(configured, requested, negotiated time.Duration) time.Duration {
 	if negotiated <= 0 || negotiated >= requested {
 		return configured
 	}
-	return time.Duration(int64(configured) * int64(negotiated) / int64(requested))
+	// In floating point: nanoseconds times nanoseconds overflows int64 from about 3 s × 3 s.
+	return time.Duration(float64(configured) * float64(negotiated) / float64(requested))
 }
 
 // renewEvery is how often a replica asks ZooKeeper for a fresh answer: four times a lease, so that a slow

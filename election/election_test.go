@@ -532,3 +532,37 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 	t.Fatalf("%v is neither a gauge nor a counter", m.Desc())
 	return 0
 }
+
+// A create whose answer is lost (the connection drops after ZooKeeper made the znode) is recovered by
+// the guid in the znode's name, instead of leaving an orphan candidate that would block the others.
+func TestFindOwnZnodeByGUID(t *testing.T) {
+	needZooKeeper(t)
+	t.Parallel()
+	e, err := New(config(zkAddr, testPath(t), "a", testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.openSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if err := s.await(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := newGUID()
+	made, err := s.conn.Create(e.cfg.Path+"/"+nodePrefix(g), nil, zk.FlagEphemeral|zk.FlagSequence, e.acl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.findOwn(g); !ok || got != made {
+		t.Errorf("findOwn = %q, %v; want %q", got, ok, made)
+	}
+	other, _ := newGUID()
+	if got, ok := s.findOwn(other); ok {
+		t.Errorf("findOwn(another guid) = %q", got)
+	}
+}

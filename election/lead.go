@@ -34,6 +34,10 @@ func (s *session) lead(ctx context.Context, lead func(context.Context) error) er
 	if r, lost := s.check(); lost {
 		return &lostError{r}
 	}
+	if ctx.Err() != nil {
+		s.resign()
+		return nil
+	}
 	leaderCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)

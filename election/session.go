@@ -31,6 +31,7 @@ type session struct {
 
 	id         atomic.Int64 // the session's id once established
 	expired    atomic.Bool
+	closed     atomic.Bool // close has begun: late events of this connection must not touch the metrics
 	negotiated atomic.Int64 // the session timeout ZooKeeper granted, in ms; 0 until known
 
 	mu    sync.Mutex
@@ -79,7 +80,7 @@ func (e *Elector) openSession() (*session, error) {
 
 // onEvent runs on the client library's goroutines and must not block.
 func (s *session) onEvent(ev zk.Event) {
-	if ev.Type != zk.EventSession {
+	if ev.Type != zk.EventSession || s.closed.Load() {
 		return
 	}
 	if ev.State == zk.StateExpired {
@@ -174,11 +175,8 @@ func (s *session) stand() error {
 	if errors.Is(err, zk.ErrConnectionClosed) || errors.Is(err, zk.ErrNoServer) {
 		// ZooKeeper may have created it before the connection dropped: look for the guid. If it is not
 		// there, or we cannot look, the term ends; closing the session removes any znode of ours.
-		kids, _, lerr := s.conn.Children(s.e.cfg.Path)
-		for _, k := range kids {
-			if g, ok := guidOf(k); lerr == nil && ok && g == guid {
-				name, err = s.e.cfg.Path+"/"+k, nil
-			}
+		if found, ok := s.findOwn(guid); ok {
+			name, err = found, nil
 		}
 	}
 	if err != nil {
@@ -193,6 +191,20 @@ func (s *session) stand() error {
 	s.log = s.log.With(zap.String("znode", name))
 	s.log.Info("standing for election")
 	return nil
+}
+
+// findOwn looks for the znode with the given guid among the candidates.
+func (s *session) findOwn(guid string) (string, bool) {
+	kids, _, err := s.conn.Children(s.e.cfg.Path)
+	if err != nil {
+		return "", false
+	}
+	for _, k := range kids {
+		if g, ok := guidOf(k); ok && g == guid {
+			return s.e.cfg.Path + "/" + k, true
+		}
+	}
+	return "", false
 }
 
 // startRenewer starts the goroutine that keeps asking ZooKeeper for the candidates: each answer renews
@@ -223,6 +235,7 @@ func (s *session) startRenewer() {
 // close ends the session: on the server too when it is reachable, which deletes this replica's znode.
 // It unblocks and waits for the renewer. The leader callback has returned before close is called.
 func (s *session) close() {
+	s.closed.Store(true)
 	if s.stopRenew != nil {
 		s.stopRenew()
 	}

@@ -566,3 +566,52 @@ func TestFindOwnZnodeByGUID(t *testing.T) {
 		t.Errorf("findOwn(another guid) = %q", got)
 	}
 }
+
+// A callback slow to stop keeps leadership held, by Run, until it has returned: the next replica starts
+// only afterwards, on resignation as after a lost lease.
+func TestSlowCallbackKeepsOthersOut(t *testing.T) {
+	needZooKeeper(t)
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		lose func(*replica)
+	}{
+		{"resign", func(r *replica) { r.cancel() }},
+		{"lease lapsed", func(r *replica) { r.sw.crash() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := testPath(t)
+			log := testLogger(t)
+			led := newLedger()
+			slow := func(who string) func(context.Context) error {
+				inner := led.lead(who)
+				return func(ctx context.Context) error {
+					// Ignores its context for 2 s after cancellation (less than SessionTimeout − Lease).
+					stopped := make(chan struct{})
+					wctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					go func() { <-ctx.Done(); time.Sleep(2 * time.Second); cancel(); close(stopped) }()
+					err := inner(wctx)
+					<-stopped
+					return err
+				}
+			}
+			a := startReplica(t, config(zkAddr, path, "a", log), slow("a"))
+			waitOneLeader(t, []*replica{a}, 30*time.Second)
+			b := startReplica(t, config(zkAddr, path, "b", log), led.lead("b"))
+			waitFor(t, 30*time.Second, "b stands", func() bool { return b.e.Status().Candidates == 2 })
+			lost := time.Now()
+			tc.lose(a)
+			m := led.waitStart(t, lost, takeoverBound)
+			stopped, ok := led.endOf("a", lost)
+			if !ok || !stopped.Before(m.at) {
+				t.Fatalf("b started at +%s before a's callback returned (%v, +%s)", m.at.Sub(lost), ok, stopped.Sub(lost))
+			}
+			t.Logf("%s: a's callback returned +%s, b started +%s", tc.name, stopped.Sub(lost).Round(time.Millisecond),
+				m.at.Sub(lost).Round(time.Millisecond))
+			time.Sleep(100 * time.Millisecond)
+			led.check(t)
+		})
+	}
+}

@@ -96,7 +96,9 @@ func startZooKeeper(dir string) (*zkServer, error) {
 }
 
 func (z *zkServer) start() error {
-	out, err := exec.Command(script, "start", z.dir, strconv.Itoa(z.port)).CombinedOutput()
+	cmd := exec.Command(script, "start", z.dir, strconv.Itoa(z.port))
+	cmd.Env = append(os.Environ(), "ZK_WATCH_PID="+strconv.Itoa(os.Getpid()))
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("zookeeper.sh start: %v\n%s", err, out)
 	}

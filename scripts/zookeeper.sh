@@ -8,7 +8,8 @@
 #   scripts/zookeeper.sh stop DIR           stop the server started in DIR (SIGTERM, then SIGKILL); the data
 #                                           stays, so a later start on the same DIR restores znodes and sessions
 #
-# Environment: JAVA (default: java on PATH), ZOOKEEPER_JAR (default /usr/share/java/zookeeper.jar; its
+# Environment: ZK_WATCH_PID (stop the server when that process is gone: a test binary killed by its own
+# timeout cannot run its cleanup, and the server must not outlive it), JAVA (default: java on PATH), ZOOKEEPER_JAR (default /usr/share/java/zookeeper.jar; its
 # manifest names the dependency jars), ZK_TICK_TIME in ms (default 2000, ZooKeeper's and Debian's default,
 # so sessions expire as they do in production), ZK_START_TIMEOUT in seconds (default 60: a JVM on a busy
 # two-core machine under `go test -race` can take a while).
@@ -71,7 +72,14 @@ EOF
     -Dzookeeper.admin.enableServer=false -cp "$cp" \
     org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" \
     >>"$dir/zookeeper.log" 2>&1 </dev/null &
-  echo $! >"$dir/zookeeper.pid"
+  local zkpid=$!
+  echo $zkpid >"$dir/zookeeper.pid"
+  if [[ -n ${ZK_WATCH_PID:-} ]]; then
+    setsid bash -c 'while kill -0 '"$zkpid"' 2>/dev/null; do
+      kill -0 '"$ZK_WATCH_PID"' 2>/dev/null || { kill -TERM '"$zkpid"'; break; }
+      sleep 1
+    done' >/dev/null 2>&1 </dev/null &
+  fi
   local deadline=$((SECONDS + ${ZK_START_TIMEOUT:-60}))
   until serving "$port"; do
     if ! alive "$dir" || ((SECONDS >= deadline)); then

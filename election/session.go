@@ -31,7 +31,7 @@ type session struct {
 
 	id         atomic.Int64 // the session's id once established
 	expired    atomic.Bool
-	closed     atomic.Bool // close has begun: late events of this connection must not touch the metrics
+	closed     atomic.Bool  // close has begun: late events of this connection must not touch the metrics
 	negotiated atomic.Int64 // the session timeout ZooKeeper granted, in ms; 0 until known
 
 	mu    sync.Mutex

@@ -70,7 +70,7 @@ type observer struct {
 	protection map[string]policy.ProtectionPolicy
 	protected  map[string]map[string]policy.App
 	protectGen map[string]uint64 // by pool: bumped when its protected apps change
-	usage      []cost.Usage // by (app, pool), in a stable order; the cost state's Usage
+	usage      []cost.Usage      // by (app, pool), in a stable order; the cost state's Usage
 	usageTasks []int
 	usageAt    map[usageKey]int
 	stamp      uint64
@@ -145,7 +145,7 @@ func newObserver(candidates map[string]bool, teamLabel string, types []simulate.
 		candidates: candidates, teamLabel: teamLabel, agents: map[string]*agentCache{}, order: map[string][]*agentCache{},
 		apps: map[string]*appCache{}, protected: map[string]map[string]policy.App{}, protectGen: map[string]uint64{},
 		usageAt: map[usageKey]int{},
-		seed: maphash.MakeSeed(), shapes: map[string]policy.Resources{}, patterns: map[string]*regexp.Regexp{},
+		seed:    maphash.MakeSeed(), shapes: map[string]policy.Resources{}, patterns: map[string]*regexp.Regexp{},
 		bufs: map[string]*poolBufs{}, groups: map[string]*groupCache{},
 	}
 	for _, t := range types {

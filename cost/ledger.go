@@ -98,6 +98,9 @@ type Ledger struct {
 	unpriced map[string]bool
 	priced   []PricedInstance // reused between states
 	slots    []usageSlot      // by usage index: where the previous state's lines went
+	// poolList holds the pools sorted by name: sums run in one order, so that a replay gives the
+	// same figures to the last digit every time.
+	poolList []*poolAcc
 }
 
 type hoursAcc struct{ instance, agent float64 }
@@ -160,13 +163,14 @@ func (l *Ledger) Observe(s State) {
 		from = l.last
 	}
 	l.fed, l.last = true, s.At
-	for _, p := range l.pools {
+	for _, p := range l.poolList {
 		p.scratch = poolScratch{}
 	}
-	l.observeInstances(s, from)
+	span := hoursBetween(from, s.At)
+	l.observeInstances(s, from, span)
 	for i := range s.Usage {
 		u := &s.Usage[i]
-		h := hoursBetween(later(from, u.Since), s.At)
+		h := spanSince(from, u.Since, s.At, span)
 		if h <= 0 {
 			continue
 		}
@@ -182,11 +186,21 @@ func (l *Ledger) Observe(s State) {
 		slot.app.add(u.Resources, h, dollars)
 		slot.team.add(u.Resources, h, dollars)
 	}
-	for _, p := range l.pools {
+	for _, p := range l.poolList {
 		l.idle.Cost += p.scratch.registered - p.scratch.charged
 	}
-	l.observeSleeping(s, from)
-	l.observePeaks(s, hoursBetween(from, s.At))
+	l.observeSleeping(s, from, span)
+	l.observePeaks(s, span)
+}
+
+// spanSince is how long something that started at since counts in a state at time at whose span
+// starts at from: the whole span unless it started later. The common case (started earlier) costs a
+// comparison, not a subtraction: a month of minutes over thousands of usage lines adds up.
+func spanSince(from, since, at time.Time, span float64) float64 {
+	if !since.After(from) {
+		return span
+	}
+	return hoursBetween(since, at)
 }
 
 // usageSlot is where one usage line of the previous state went: its app's and team's lines and its
@@ -228,18 +242,21 @@ func (l *Ledger) slot(i int, u *Usage) slotOf {
 }
 
 // observeInstances adds what the instances cost and offer, and sets each pool's rate for this state.
-func (l *Ledger) observeInstances(s State, from time.Time) {
+func (l *Ledger) observeInstances(s State, from time.Time, span float64) {
 	l.priced = l.priced[:0]
+	var p *poolAcc
 	for _, in := range s.Instances {
 		price, src := l.cfg.Prices.Hourly(in.Type, in.Spot, in.AZ, s.At)
 		if src == PriceUnknown {
 			l.unpriced[in.Type] = true
 		}
 		l.priced = append(l.priced, PricedInstance{Instance: in, Hourly: price, Source: src})
-		p := l.pool(in.Pool)
+		if p == nil || p.Pool != in.Pool { // instances usually come pool by pool
+			p = l.pool(in.Pool)
+		}
 		p.scratch.count++
 		p.scratch.prices += price
-		h := hoursBetween(later(from, in.Since), s.At)
+		h := spanSince(from, in.Since, s.At, span)
 		if h <= 0 {
 			continue
 		}
@@ -267,9 +284,9 @@ func (l *Ledger) observeInstances(s State, from time.Time) {
 
 // observeSleeping adds what sleeping apps freed, at their pool's rate (or the cluster's average rate
 // when their pool has no priced agent left: a pool the hibernation emptied is the best case).
-func (l *Ledger) observeSleeping(s State, from time.Time) {
+func (l *Ledger) observeSleeping(s State, from time.Time, span float64) {
 	for _, sl := range s.Sleeping {
-		h := hoursBetween(later(from, sl.Since), s.At)
+		h := spanSince(from, sl.Since, s.At, span)
 		if h <= 0 {
 			continue
 		}
@@ -286,7 +303,7 @@ func (l *Ledger) observeSleeping(s State, from time.Time) {
 // observePeaks adds, per pool, the instance-hours a static pool sized for the trailing peak would have
 // run over this state's span, and what the difference to the actual count cost.
 func (l *Ledger) observePeaks(s State, span float64) {
-	for _, p := range l.pools {
+	for _, p := range l.poolList {
 		n := p.scratch.count
 		if n > 0 {
 			p.lastPrice = p.scratch.prices / float64(n)
@@ -304,6 +321,8 @@ func (l *Ledger) pool(name string) *poolAcc {
 	if p == nil {
 		p = &poolAcc{PoolReport: PoolReport{Pool: name}, peak: trailingPeak{window: l.cfg.PeakWindow}}
 		l.pools[name] = p
+		i, _ := slices.BinarySearchFunc(l.poolList, name, func(a *poolAcc, n string) int { return cmp.Compare(a.Pool, n) })
+		l.poolList = slices.Insert(l.poolList, i, p)
 	}
 	return p
 }
@@ -346,13 +365,6 @@ func averageRate(instances []PricedInstance) Rate {
 }
 
 func hoursBetween(from, to time.Time) float64 { return to.Sub(from).Hours() }
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
 
 // Report is what a ledger has integrated so far. Dollar figures are USD.
 type Report struct {
@@ -424,14 +436,13 @@ func (l *Ledger) Cost() float64 { return l.cost }
 // Report returns the figures so far.
 func (l *Ledger) Report() Report {
 	r := Report{From: l.cfg.Origin, To: l.last, Cost: l.cost, InstanceHours: l.hours.instance, AgentHours: l.hours.agent, Idle: l.idle}
-	for _, p := range l.pools {
+	for _, p := range l.poolList {
 		r.Pools = append(r.Pools, p.PoolReport)
 		r.Idle.CPUHours += p.CPUHours - p.AllocatedCPUHours
 		r.Idle.GiBHours += p.GiBHours - p.AllocatedGiBHours
 		r.Savings.Autoscaling += p.Saved
 		r.Savings.AutoscalingInstanceHours += p.SavedInstanceHours
 	}
-	slices.SortFunc(r.Pools, func(a, b PoolReport) int { return cmp.Compare(a.Pool, b.Pool) })
 	r.Teams, r.Apps = sortedLines(l.teams), sortedLines(l.apps)
 	r.Savings.Hibernation = l.hib.Line
 	r.Savings.HibernationByApp = sortedLines(l.hib.byApp)

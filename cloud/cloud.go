@@ -114,7 +114,8 @@ type Group struct {
 	// InstanceType is the type the group launches: its launch template override, else the type most
 	// of its instances have; empty when neither tells.
 	InstanceType string
-	// Spot is true when the group launches spot instances above its on-demand base.
+	// Spot is true when the group launches spot instances above its on-demand base: its mixed
+	// instances policy says so, else most of its instances are spot.
 	Spot  bool
 	Zones []string
 	Tags  map[string]string
@@ -151,7 +152,8 @@ type Instance struct {
 	Lifecycle Lifecycle
 	// State is EC2's view of the machine; empty when EC2 does not know the instance yet.
 	State InstanceState
-	// Healthy is the group's health status (Healthy or Unhealthy).
+	// Healthy is the group's health status (Healthy or Unhealthy); false when the instance came
+	// from Instances.
 	Healthy              bool
 	LaunchTime           time.Time
 	ProtectedFromScaleIn bool

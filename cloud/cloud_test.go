@@ -44,6 +44,7 @@ func TestReason(t *testing.T) {
 		{fmt.Errorf("x: %w", &cloud.Error{Kind: cloud.ErrScalingInProgress}), "scaling_in_progress"},
 		{&cloud.Error{Err: context.Canceled}, "canceled"},
 		{context.DeadlineExceeded, "canceled"},
+		{&cloud.Error{Kind: cloud.ErrUnavailable, Err: context.DeadlineExceeded}, "unavailable"}, // an HTTP client timeout
 		{&cloud.Error{Code: "AccessDenied"}, "other"},
 	}
 	for _, tt := range tests {

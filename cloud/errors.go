@@ -73,16 +73,18 @@ func (e *Error) Unwrap() error { return e.Err }
 // then "canceled", "not_found", "throttled", "invalid", "scaling_in_progress", "capacity",
 // "unavailable", "no_op", or "other".
 func Reason(err error) string {
-	switch {
-	case err == nil:
+	if err == nil {
 		return ""
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return "canceled"
 	}
+	// Kinds first: an HTTP client's own timeout carries context.DeadlineExceeded too, yet the
+	// provider calls it ErrUnavailable because the caller did not give up.
 	for _, r := range reasons {
 		if errors.Is(err, r.err) {
 			return r.name
 		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "canceled"
 	}
 	return "other"
 }

@@ -47,13 +47,18 @@ func (p *Provider) Instances(ctx context.Context, q cloud.InstanceQuery) ([]clou
 		}
 		out = found
 	}
+	seen := make(map[string]bool, len(out))
+	for _, i := range out {
+		seen[i.ID] = true
+	}
 	for ips := range slices.Chunk(dedupe(q.PrivateIPs), maxFilterValues) {
 		found, err := p.describeInstances(ctx, filterInput("private-ip-address", ips))
 		if err != nil {
 			return nil, err
 		}
 		for _, i := range found {
-			if !slices.ContainsFunc(out, func(o cloud.Instance) bool { return o.ID == i.ID }) {
+			if !seen[i.ID] {
+				seen[i.ID] = true
 				out = append(out, i)
 			}
 		}
@@ -104,7 +109,7 @@ func (p *Provider) describeInstances(ctx context.Context, in *ec2.DescribeInstan
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, classify("DescribeInstances", err)
+			return nil, classify(ctx, "DescribeInstances", err)
 		}
 		for _, r := range page.Reservations {
 			for _, i := range r.Instances {
@@ -148,7 +153,7 @@ func (p *Provider) SetInstanceTags(ctx context.Context, instanceID string, tags 
 		in.Tags = append(in.Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
 	}
 	_, err := p.ec2.CreateTags(ctx, in)
-	return classify("CreateTags "+instanceID, err)
+	return classify(ctx, "CreateTags "+instanceID, err)
 }
 
 // DeleteInstanceTags implements cloud.Provider with EC2 DeleteTags, naming keys only so that any
@@ -163,7 +168,7 @@ func (p *Provider) DeleteInstanceTags(ctx context.Context, instanceID string, ke
 		in.Tags = append(in.Tags, ec2types.Tag{Key: aws.String(k)})
 	}
 	_, err := p.ec2.DeleteTags(ctx, in)
-	return classify("DeleteTags "+instanceID, err)
+	return classify(ctx, "DeleteTags "+instanceID, err)
 }
 
 // InstanceTypes implements cloud.Provider with DescribeInstanceTypes, maxInstanceTypes names a call.
@@ -185,7 +190,7 @@ func (p *Provider) InstanceTypes(ctx context.Context, names []string) ([]cloud.I
 		for pages.HasMorePages() {
 			page, err := pages.NextPage(ctx)
 			if err != nil {
-				return nil, classify("DescribeInstanceTypes", err)
+				return nil, classify(ctx, "DescribeInstanceTypes", err)
 			}
 			for _, t := range page.InstanceTypes {
 				out = append(out, instanceTypeOf(t))
@@ -247,7 +252,7 @@ func (p *Provider) SpotPrices(ctx context.Context, q cloud.SpotPriceQuery) ([]cl
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, classify("DescribeSpotPriceHistory", err)
+			return nil, classify(ctx, "DescribeSpotPriceHistory", err)
 		}
 		for _, sp := range page.SpotPriceHistory {
 			price, err := spotPriceOf(sp)

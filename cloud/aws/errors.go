@@ -13,9 +13,10 @@ import (
 )
 
 // classify turns the SDK's final error for op (after its retries) into a *cloud.Error whose Kind
-// says what Marmot should do about it, keeping the AWS code and message. A cancelled or expired
-// context stays recognisable with errors.Is(err, context.Canceled).
-func classify(op string, err error) error {
+// says what Marmot should do about it, keeping the AWS code and message. An error caused by the end
+// of the caller's ctx has no Kind and matches ctx.Err(); a timeout of the HTTP client's own, with ctx
+// still live, is the cloud being unavailable.
+func classify(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -24,7 +25,7 @@ func classify(op string, err error) error {
 	if errors.As(err, &attempts) {
 		e.Attempts = attempts.Attempt
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if cause := ctx.Err(); cause != nil && errors.Is(err, cause) {
 		return e
 	}
 	status := 0

@@ -49,7 +49,7 @@ func (p *Provider) Groups(ctx context.Context, q cloud.GroupQuery) ([]cloud.Grou
 	for pages.HasMorePages() {
 		out, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, classify("DescribeAutoScalingGroups", err)
+			return nil, classify(ctx, "DescribeAutoScalingGroups", err)
 		}
 		for _, g := range out.AutoScalingGroups {
 			groups = append(groups, groupOf(g))
@@ -193,7 +193,7 @@ func (p *Provider) SetDesiredCapacity(ctx context.Context, group string, desired
 		DesiredCapacity:      aws.Int32(int32(desired)),
 		HonorCooldown:        aws.Bool(false),
 	})
-	return classify("SetDesiredCapacity "+group, err)
+	return classify(ctx, "SetDesiredCapacity "+group, err)
 }
 
 // TerminateInstance implements cloud.Provider with TerminateInstanceInAutoScalingGroup.
@@ -203,7 +203,7 @@ func (p *Provider) TerminateInstance(ctx context.Context, instanceID string, dec
 		ShouldDecrementDesiredCapacity: aws.Bool(decrement),
 	})
 	if err != nil {
-		return cloud.Activity{}, classify("TerminateInstanceInAutoScalingGroup "+instanceID, err)
+		return cloud.Activity{}, classify(ctx, "TerminateInstanceInAutoScalingGroup "+instanceID, err)
 	}
 	if out.Activity == nil {
 		return cloud.Activity{Kind: cloud.ActivityTerminate, InstanceID: instanceID}, nil
@@ -220,7 +220,7 @@ func (p *Provider) SetInstanceProtection(ctx context.Context, group string, inst
 			ProtectedFromScaleIn: aws.Bool(protected),
 		})
 		if err != nil {
-			return classify("SetInstanceProtection "+group, err)
+			return classify(ctx, "SetInstanceProtection "+group, err)
 		}
 	}
 	return nil
@@ -237,7 +237,7 @@ func (p *Provider) Activities(ctx context.Context, group string, since time.Time
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			err = classify("DescribeScalingActivities "+group, err)
+			err = classify(ctx, "DescribeScalingActivities "+group, err)
 			if errors.Is(err, cloud.ErrNotFound) {
 				return nil, nil // the contract: an unknown group has no activities
 			}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -12,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/marmot-project/marmot/cloud"
 )
@@ -491,5 +496,26 @@ func TestOneCallOneRequest(t *testing.T) {
 	// Without wholeBody, most of these calls are sent more than once over loopback.
 	if n := len(c.sent("DescribeInstances")); n != calls {
 		t.Errorf("%d requests for %d calls", n, calls)
+	}
+}
+
+func TestClientTimeoutIsUnavailableNotCanceled(t *testing.T) {
+	done := make(chan struct{})
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // then the server notices when the client hangs up
+		select {                           // never answers: only the client's own timeout ends the call
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}))
+	t.Cleanup(s.Close)
+	t.Cleanup(func() { close(done) })
+	client := s.Client()
+	client.Timeout = 50 * time.Millisecond
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""), HTTPClient: client}
+	p := NewFromConfig(cfg, WithEndpoint(s.URL), WithRetry(2, 0))
+	err := p.SetDesiredCapacity(bg, "x", 1)
+	if !errors.Is(err, cloud.ErrUnavailable) || cloud.Reason(err) != "unavailable" {
+		t.Errorf("err = %v (reason %q), want ErrUnavailable: the caller's ctx is still live", err, cloud.Reason(err))
 	}
 }

@@ -11,11 +11,14 @@ import (
 	"time"
 
 	mesoslib "github.com/mesos/mesos-go/api/v1/lib"
+	"github.com/mesos/mesos-go/api/v1/lib/client"
 	"github.com/mesos/mesos-go/api/v1/lib/encoding/codecs"
+	"github.com/mesos/mesos-go/api/v1/lib/encoding/framing"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli"
 	"github.com/mesos/mesos-go/api/v1/lib/httpcli/httpmaster"
 	"github.com/mesos/mesos-go/api/v1/lib/master"
 	"github.com/mesos/mesos-go/api/v1/lib/master/calls"
+	frames "github.com/mesos/mesos-go/api/v1/lib/recordio"
 	"go.uber.org/zap"
 )
 
@@ -61,8 +64,31 @@ func (c *Client) sender(base *url.URL) calls.Sender {
 	if c.auth != "" {
 		opts = append(opts, httpcli.DefaultHeader("Authorization", c.auth))
 	}
-	return httpmaster.NewSender(httpcli.New(opts...).Send)
+	cli := httpcli.New(opts...)
+	cli.With(httpcli.HandleResponse(func(res *http.Response, rc client.ResponseClass, err error) (mesoslib.Response, error) {
+		r, err := cli.HandleResponse(res, rc, err)
+		// mesos-go frames a stream with a 4 MiB record limit ("max protobuf size"); in JSON the
+		// SUBSCRIBED snapshot of a thousand agents is larger, and the stream would fail with
+		// "bufio.Scanner: token too long" on every subscription. Streams get a larger limit.
+		hr, ok := r.(*httpcli.Response)
+		if !ok || err != nil || hr.Decoder == nil {
+			return r, err
+		}
+		if rc == client.ResponseClassStreaming || rc == client.ResponseClassAuto && res.ContentLength < 0 {
+			body := res.Body
+			hr.Decoder = codecs.ByMediaType[codecs.MediaTypeJSON].NewDecoder(func() framing.Reader {
+				return frames.NewReader(body, frames.MaxMessageSize(maxStreamRecord))
+			})
+		}
+		return r, err
+	}))
+	return httpmaster.NewSender(cli.Send)
 }
+
+// maxStreamRecord bounds one record of an event stream: a SUBSCRIBED snapshot of the whole cluster,
+// some 5 MB per thousand agents in JSON. mesos-go reserves half of it up front; the pages it never
+// writes are never resident.
+const maxStreamRecord = 64 << 20
 
 // candidates lists the masters to try: the remembered leader first, then the configured ones in order.
 func (c *Client) candidates() []*url.URL {

@@ -102,8 +102,7 @@ func filterInput(name string, values []string) *ec2.DescribeInstancesInput {
 // describeInstances runs one DescribeInstances query through all its pages.
 func (p *Provider) describeInstances(ctx context.Context, in *ec2.DescribeInstancesInput) ([]cloud.Instance, error) {
 	pages := ec2.NewDescribeInstancesPaginator(p.ec2, in, func(o *ec2.DescribeInstancesPaginatorOptions) {
-		o.Limit = aws.ToInt32(in.MaxResults)
-		o.StopOnDuplicateToken = true
+		o.StopOnDuplicateToken = true // the page size comes from in.MaxResults
 	})
 	var out []cloud.Instance
 	for pages.HasMorePages() {

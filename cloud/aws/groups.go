@@ -3,8 +3,8 @@ package awscloud
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,12 +29,7 @@ func (p *Provider) Groups(ctx context.Context, q cloud.GroupQuery) ([]cloud.Grou
 		in.AutoScalingGroupNames = slices.Clone(q.Names)
 	}
 	// Filters are ANDed, and so are names with filters.
-	keys := make([]string, 0, len(q.Tags))
-	for k := range q.Tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(q.Tags)) {
 		f := astypes.Filter{Name: aws.String("tag:" + k), Values: []string{q.Tags[k]}}
 		if q.Tags[k] == "" {
 			f = astypes.Filter{Name: aws.String("tag-key"), Values: []string{k}}

@@ -8,10 +8,11 @@
 // WithEndpoint override it, e.g. to point at the simulator.
 //
 // Retries are the SDK's standard retryer: throttling codes (Auto Scaling's Throttling, EC2's
-// RequestLimitExceeded, …) and 5xx answers (ResourceContention is a 500) are retried with
-// exponential backoff and full jitter, up to MaxAttempts attempts with no wait longer than
-// MaxBackoff, every wait cut short by the caller's ctx; the SDK's retry quota (500 tokens, 5 per
-// retry) stops retrying altogether while the API keeps failing. ScalingActivityInProgress and
+// RequestLimitExceeded, …), 5xx answers (ResourceContention is a 500) and dropped connections are
+// retried with the SDK's jittered exponential backoff (a random wait below 2^attempt seconds, capped
+// at the max backoff), up to the max attempts (DefaultMaxAttempts, DefaultMaxBackoff; WithRetry),
+// every wait cut short by the caller's ctx; the SDK's retry quota (500 tokens, 5 per retry) stops
+// retrying altogether while the API keeps failing. ScalingActivityInProgress and
 // ValidationError are not retried: the autoscaler backs the group off itself (STYLE 10: backoff is
 // state the planner reads). The final error is classified into cloud's typed errors.
 package awscloud
@@ -145,7 +146,8 @@ func newRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
 		so.MaxAttempts = maxAttempts
 		so.MaxBackoff = maxBackoff
 		// The SDK's exponential backoff with jitter: a random wait in [0, 2^attempt s), then
-		// maxBackoff once that would be longer.
+		// maxBackoff once that would be longer. For 0 it would turn log2(0) = -Inf into an int,
+		// which Go leaves to the platform, so no waits are said plainly.
 		so.Backoff = retry.NewExponentialJitterBackoff(maxBackoff)
 		if maxBackoff == 0 {
 			so.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
@@ -155,12 +157,11 @@ func newRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
 
 // wholeBody reads each answer in full before the SDK sees it. smithy-go closes the request body as
 // soon as Do returns (transport/http/client.go), while net/http may still hold it; when the server
-// answers that fast (the simulator on loopback), net/http then drops the connection under the answer
-// being read, and the SDK retries the call (in TestOneCallOneRequest without this, most calls of
-// 30 with a 32 KiB answer, some failing all their attempts). Reading the answer inside
-// Do, before that Close, keeps one call one request, which throttling budgets and attempt counts
-// rely on. Pages are bounded (MaxResults), so
-// the buffer is too.
+// answers that fast (the simulator on loopback), net/http then drops the connection under the
+// answer being read, and the SDK retries the call (without this, most of TestOneCallOneRequest's 30
+// calls with a 32 KiB answer are sent again, some failing all their attempts). Reading the answer
+// inside Do, before that Close, keeps one call one request, which throttling budgets and attempt
+// counts rely on. Pages are bounded (MaxResults), so the buffer is too.
 type wholeBody struct{ aws.HTTPClient }
 
 func (c wholeBody) Do(r *http.Request) (*http.Response, error) {

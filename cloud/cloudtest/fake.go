@@ -353,9 +353,9 @@ func (f *Fake) Instances(ctx context.Context, q cloud.InstanceQuery) ([]cloud.In
 		for _, id := range ids {
 			inst := f.instances[id]
 			if slices.Contains(q.IDs, id) || slices.Contains(q.PrivateIPs, inst.PrivateIP) {
-				c := copyInstance(*inst)
-				c.Lifecycle, c.Healthy = "", false
-				out = append(out, c)
+				found := copyInstance(*inst)
+				found.Lifecycle, found.Healthy = "", false // as from EC2, which knows no group state
+				out = append(out, found)
 			}
 		}
 		return nil

@@ -4,6 +4,7 @@
 //	simulate demo                       the diurnal scenario, sped up, with a live summary
 //	simulate scenarios                  list the built-in scenarios
 //	simulate check FILE                 validate a scenario file
+//	simulate whatif --scenario diurnal  replay through the planners and baselines, report cost
 package main
 
 import (
@@ -32,6 +33,7 @@ Usage:
   simulate demo [flags]       the diurnal scenario in sped-up time, with a live summary
   simulate scenarios          list the built-in scenarios
   simulate check FILE|NAME    validate a scenario and list every error with its field path
+  simulate whatif [flags]     replay a scenario or trace through Marmot's planners and baselines; cost report
 
 Run "simulate serve -h" for the flags. Scenarios are documented in docs/simulate.md.
 `
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serveCmd(ctx, args[1:], stdout, stderr, false)
 	case "demo":
 		return serveCmd(ctx, args[1:], stdout, stderr, true)
+	case "whatif":
+		return whatifCmd(ctx, args[1:], stdout, stderr)
 	case "scenarios":
 		for _, name := range simulate.Builtins() {
 			sc, err := simulate.LoadScenario(name)

@@ -135,6 +135,7 @@ type appCache struct {
 	team      string
 	candidate bool
 	stamp     uint64
+	pool      string // where a candidate's tasks last ran: what its sleep frees is priced there
 }
 
 func newObserver(candidates map[string]bool, teamLabel string, types []simulate.InstanceType, pools []policy.PoolPolicy) *observer {
@@ -495,7 +496,7 @@ func (o *observer) observeApps(v *simulate.View, obs *observation) {
 			o.relabel(c, a)
 		}
 		if c.candidate {
-			obs.apps[a.ID] = candidate(a)
+			o.observeCandidate(obs, c, a)
 		}
 	})
 	o.appSlots = o.appSlots[:i]
@@ -540,6 +541,30 @@ func (o *observer) relabel(c *appCache, a *simulate.App) {
 			o.usage[i].Team = team
 		}
 	}
+}
+
+// observeCandidate reads an app opted in to hibernation: for the sleeper, and, while it sleeps, what
+// its sleep frees for the ledger.
+func (o *observer) observeCandidate(obs *observation, c *appCache, a *simulate.App) {
+	ao := candidate(a)
+	obs.apps[a.ID] = ao
+	if len(a.Tasks()) > 0 {
+		for pool := range o.order {
+			if i, ok := o.usageAt[usageKey{a.ID, pool}]; ok && o.usageTasks[i] > 0 {
+				c.pool = pool
+			}
+		}
+		return
+	}
+	n := hibernatedCount(a.Labels)
+	if a.Instances > 0 || n == 0 {
+		return
+	}
+	since, _ := time.Parse(time.RFC3339, a.Labels[policy.LabelHibernatedAt])
+	obs.cost.Sleeping = append(obs.cost.Sleeping, cost.Sleeping{
+		App: a.ID, Labels: a.Labels, Pool: c.pool, Since: since,
+		Freed: cost.Resources{CPUs: a.CPUs, MemMiB: a.Mem}.Scale(float64(n)),
+	})
 }
 
 func candidate(a *simulate.App) *appObs {

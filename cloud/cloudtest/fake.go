@@ -72,7 +72,8 @@ func New(now func() time.Time) *Fake {
 }
 
 // AddGroup adds a group with the instances in g.Instances as members (Group and missing IDs, IPs,
-// types and zones are filled in). Pool and the TagPool tag are kept in step.
+// types, zones and states are filled in; members start healthy, see SetHealth). Pool and the
+// TagPool tag are kept in step.
 func (f *Fake) AddGroup(g cloud.Group) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -165,12 +166,21 @@ func (f *Fake) Settle() {
 	}
 }
 
-// SetLifecycle moves an instance to a lifecycle state, e.g. to make it Unhealthy-looking or stuck.
+// SetLifecycle moves an instance to a lifecycle state, e.g. to leave it stuck in Pending:Wait.
 func (f *Fake) SetLifecycle(instanceID string, l cloud.Lifecycle) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if inst, ok := f.instances[instanceID]; ok {
 		inst.Lifecycle = l
+	}
+}
+
+// SetHealth sets an instance's health status as its group reports it.
+func (f *Fake) SetHealth(instanceID string, healthy bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if inst, ok := f.instances[instanceID]; ok {
+		inst.Healthy = healthy
 	}
 }
 

@@ -120,6 +120,10 @@ func TestFakeScaleInSparesProtectedInstances(t *testing.T) {
 	if len(g.Instances) != 1 || g.Instances[0].ID != oldest || !g.Instances[0].ProtectedFromScaleIn {
 		t.Errorf("after scale-in to 1: %+v, want only the protected %s", g.Instances, oldest)
 	}
+	f.SetHealth(oldest, false)
+	if g, _ = f.Group("g"); g.Instances[0].Healthy {
+		t.Error("SetHealth(false) did not stick")
+	}
 	// Protection does not stop a named termination, as on AWS.
 	if err := f.SetDesiredCapacity(ctx, "g", 2); err != nil {
 		t.Fatal(err)

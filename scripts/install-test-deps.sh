@@ -7,7 +7,7 @@
 # The tests start each of these themselves on loopback ports; services the packages would start on
 # install are refused (policy-rc.d), so nothing listens on the machine's default ports.
 set -euo pipefail
-packages=(curl ca-certificates haproxy nginx-light zookeeper prometheus chromium)
+packages=(curl ca-certificates haproxy nginx-light zookeeper prometheus chromium fonts-liberation)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

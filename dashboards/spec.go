@@ -36,7 +36,6 @@ func newBoard(uid, title, description string, vars ...Variable) *layout {
 			{Type: "datasource", ID: "prometheus", Name: "Prometheus", Version: "1.0.0"},
 			{Type: "panel", ID: "timeseries", Name: "Time series", Version: ""},
 			{Type: "panel", ID: "stat", Name: "Stat", Version: ""},
-			{Type: "panel", ID: "bargauge", Name: "Bar gauge", Version: ""},
 		},
 		Annotations: map[string]any{"list": []any{}},
 		Description: description,
@@ -97,11 +96,6 @@ func (l *layout) board() *Board { return l.b }
 // q is a range query drawn with a legend.
 func q(expr, legend string) Target {
 	return Target{Expr: expr, LegendFormat: legend, Range: true}
-}
-
-// instant is a query read at the end of the time range (tables, bar gauges).
-func instant(expr, legend string) Target {
-	return Target{Expr: expr, LegendFormat: legend, Instant: true, Format: "time_series"}
 }
 
 // Panel kinds.
@@ -172,27 +166,6 @@ func alarm(title, description, unit string, threshold float64, t Target) Panel {
 		map[string]any{"color": "green", "value": nil}, map[string]any{"color": "red", "value": threshold},
 	}}
 	return p
-}
-
-// ranking is a horizontal bar gauge of the last values, largest first (chargeback by team, say).
-func ranking(title, description, unit string, t Target) Panel {
-	return Panel{
-		Type: "bargauge", Title: title, Description: description, Targets: []Target{t},
-		FieldConfig: map[string]any{
-			"defaults": map[string]any{
-				"unit":       unit,
-				"min":        0,
-				"color":      map[string]any{"mode": "continuous-BlYlRd"},
-				"thresholds": map[string]any{"mode": "absolute", "steps": []any{map[string]any{"color": "green", "value": nil}}},
-			},
-			"overrides": []any{},
-		},
-		Options: map[string]any{
-			"reduceOptions": map[string]any{"calcs": []string{"lastNotNull"}, "fields": "", "values": false},
-			"orientation":   "horizontal", "displayMode": "gradient", "showUnfilled": true, "valueMode": "color",
-			"namePlacement": "auto", "sizing": "auto", "minVizHeight": 16, "maxVizHeight": 300,
-		},
-	}
 }
 
 // queryVariable is a multi-value variable over a label's values, "All" meaning every value.

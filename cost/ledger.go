@@ -96,8 +96,10 @@ type Ledger struct {
 	hours hoursAcc
 
 	unpriced map[string]bool
-	priced   []PricedInstance // reused between states
-	slots    []usageSlot      // by usage index: where the previous state's lines went
+	// prices holds the last state's instance prices by index: an on-demand instance in the same place
+	// with the same type costs the same, without a lookup.
+	prices []instancePrice
+	slots  []usageSlot // by usage index: where the previous state's lines went
 	// poolList holds the pools sorted by name: sums run in one order, so that a replay gives the
 	// same figures to the last digit every time.
 	poolList []*poolAcc
@@ -119,6 +121,13 @@ type poolScratch struct {
 	registered float64 // what the agents among them cost over the span
 	charged    float64 // what usage was charged over the span
 	priced     bool    // Rate is this state's
+	rates      rateSums
+}
+
+type instancePrice struct {
+	typ   string
+	price float64
+	src   PriceSource
 }
 
 type hibernationAcc struct {
@@ -243,19 +252,16 @@ func (l *Ledger) slot(i int, u *Usage) slotOf {
 
 // observeInstances adds what the instances cost and offer, and sets each pool's rate for this state.
 func (l *Ledger) observeInstances(s State, from time.Time, span float64) {
-	l.priced = l.priced[:0]
 	var p *poolAcc
-	for _, in := range s.Instances {
-		price, src := l.cfg.Prices.Hourly(in.Type, in.Spot, in.AZ, s.At)
-		if src == PriceUnknown {
-			l.unpriced[in.Type] = true
-		}
-		l.priced = append(l.priced, PricedInstance{Instance: in, Hourly: price, Source: src})
+	for i := range s.Instances {
+		in := &s.Instances[i]
+		price, src := l.price(i, in, s.At)
 		if p == nil || p.Pool != in.Pool { // instances usually come pool by pool
 			p = l.pool(in.Pool)
 		}
 		p.scratch.count++
 		p.scratch.prices += price
+		p.scratch.rates.add(price, src, in.Offers)
 		h := spanSince(from, in.Since, s.At, span)
 		if h <= 0 {
 			continue
@@ -276,10 +282,31 @@ func (l *Ledger) observeInstances(s State, from time.Time, span float64) {
 		p.GiBHours += in.Offers.GiB() * h
 		p.scratch.registered += dollars
 	}
-	for pool, r := range PoolRates(l.priced) {
-		p := l.pool(pool)
-		p.Rate, p.scratch.priced = r, true
+	l.prices = l.prices[:len(s.Instances)]
+	for _, p := range l.poolList {
+		if r, ok := p.scratch.rates.rate(); ok {
+			p.Rate, p.scratch.priced = r, true
+		}
 	}
+}
+
+// price returns the i-th instance's hourly price, from last state's when it is the same on-demand type.
+func (l *Ledger) price(i int, in *Instance, at time.Time) (float64, PriceSource) {
+	if i < len(l.prices) && !in.Spot && l.prices[i].typ == in.Type && l.prices[i].src != PriceSpot &&
+		l.prices[i].src != PriceSpotOtherZone && l.prices[i].src != PriceSpotAsOnDemand {
+		return l.prices[i].price, l.prices[i].src
+	}
+	price, src := l.cfg.Prices.Hourly(in.Type, in.Spot, in.AZ, at)
+	if src == PriceUnknown {
+		l.unpriced[in.Type] = true
+	}
+	ip := instancePrice{in.Type, price, src}
+	if i < len(l.prices) {
+		l.prices[i] = ip
+	} else {
+		l.prices = append(l.prices, ip)
+	}
+	return price, src
 }
 
 // observeSleeping adds what sleeping apps freed, at their pool's rate (or the cluster's average rate
@@ -290,7 +317,7 @@ func (l *Ledger) observeSleeping(s State, from time.Time, span float64) {
 		if h <= 0 {
 			continue
 		}
-		rate := averageRate(l.priced)
+		rate := l.averageRate()
 		if p := l.pools[sl.Pool]; p != nil && p.scratch.priced {
 			rate = p.Rate
 		}
@@ -355,13 +382,15 @@ func (line *Line) add(r Resources, h, dollars float64) {
 	line.GiBHours += r.GiB() * h
 }
 
-func averageRate(instances []PricedInstance) Rate {
-	all := make([]PricedInstance, len(instances))
-	for i, in := range instances {
-		in.Pool = ""
-		all[i] = in
+// averageRate is the rate over every pool's priced agents in this state.
+func (l *Ledger) averageRate() Rate {
+	var all rateSums
+	for _, p := range l.poolList {
+		r := &p.scratch.rates
+		all.cpuCost, all.memCost, all.cpus, all.gib = all.cpuCost+r.cpuCost, all.memCost+r.memCost, all.cpus+r.cpus, all.gib+r.gib
 	}
-	return PoolRates(all)[""]
+	rate, _ := all.rate()
+	return rate
 }
 
 func hoursBetween(from, to time.Time) float64 { return to.Sub(from).Hours() }

@@ -82,31 +82,48 @@ type PricedInstance struct {
 // A pool with mixed instance types or spot and on-demand instances thus gets the average of what its
 // capacity costs, weighted by capacity. Pools with no priced agent are absent.
 func PoolRates(instances []PricedInstance) map[string]Rate {
-	type sums struct{ cpuCost, memCost, cpus, gib float64 }
-	by := map[string]*sums{}
+	by := map[string]*rateSums{}
 	for _, in := range instances {
-		cpuPart, memPart, ok := Split(in.Hourly, in.Offers)
-		if !ok || in.Source == PriceUnknown {
-			continue
-		}
 		s := by[in.Pool]
 		if s == nil {
-			s = &sums{}
+			s = &rateSums{}
 			by[in.Pool] = s
 		}
-		s.cpuCost, s.memCost = s.cpuCost+cpuPart, s.memCost+memPart
-		s.cpus, s.gib = s.cpus+in.Offers.CPUs, s.gib+in.Offers.GiB()
+		s.add(in.Hourly, in.Source, in.Offers)
 	}
 	out := make(map[string]Rate, len(by))
 	for pool, s := range by {
-		var r Rate
-		if s.cpus > 0 {
-			r.CPUHour = s.cpuCost / s.cpus
+		if r, ok := s.rate(); ok {
+			out[pool] = r
 		}
-		if s.gib > 0 {
-			r.GiBHour = s.memCost / s.gib
-		}
-		out[pool] = r
 	}
 	return out
+}
+
+// rateSums adds up instances' cpu and memory parts and what they offer, for a rate over all of them.
+type rateSums struct{ cpuCost, memCost, cpus, gib float64 }
+
+// add counts one instance; one that is no agent or has no price adds nothing.
+func (s *rateSums) add(price float64, src PriceSource, offers Resources) {
+	cpuPart, memPart, ok := Split(price, offers)
+	if !ok || src == PriceUnknown {
+		return
+	}
+	s.cpuCost, s.memCost = s.cpuCost+cpuPart, s.memCost+memPart
+	s.cpus, s.gib = s.cpus+offers.CPUs, s.gib+offers.GiB()
+}
+
+// rate returns the parts over what was offered; ok is false when nothing priced was offered.
+func (s *rateSums) rate() (Rate, bool) {
+	if s.cpus <= 0 && s.gib <= 0 {
+		return Rate{}, false
+	}
+	var r Rate
+	if s.cpus > 0 {
+		r.CPUHour = s.cpuCost / s.cpus
+	}
+	if s.gib > 0 {
+		r.GiBHour = s.memCost / s.gib
+	}
+	return r, true
 }

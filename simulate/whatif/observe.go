@@ -113,17 +113,10 @@ type agentCache struct {
 	agent     *simulate.Agent // this minute's, valid inside the View only
 	tasks     []*simulate.Task
 	ptasks    []policy.Task
-	usage     []appUsage // the agent's tasks summed by app
 	pool      string
 	stamp     uint64
 	gen       uint64 // bumped when the task list changes
 	connected bool
-}
-
-type appUsage struct {
-	app   string
-	res   cost.Resources
-	tasks int
 }
 
 type usageKey struct{ app, pool string }
@@ -396,44 +389,44 @@ func (o *observer) addAgent(v *simulate.View, po *poolObs, c *agentCache, schedu
 	}
 }
 
-// retask replaces an agent's task list in the cache and moves its usage in the per-app lines.
+// retask replaces an agent's task list in the cache and moves the usage of the tasks that came or
+// went in the per-app lines. Task lists change by a task or two at a time, so only those are looked
+// up.
 func (o *observer) retask(c *agentCache, tasks []*simulate.Task) {
-	for _, u := range c.usage {
-		i := o.usageAt[usageKey{u.app, c.pool}]
-		o.usage[i].Resources = o.usage[i].Resources.Add(u.res.Scale(-1))
-		o.usageTasks[i] -= u.tasks
+	for _, t := range c.tasks {
+		if !slices.Contains(tasks, t) {
+			o.use(t, c.pool, -1)
+		}
+	}
+	for _, t := range tasks {
+		if !slices.Contains(c.tasks, t) {
+			o.use(t, c.pool, 1)
+		}
 	}
 	c.gen++
 	c.tasks = append(c.tasks[:0], tasks...)
 	c.ptasks = c.ptasks[:0] // last minute's snapshot is dead by now
-	c.usage = c.usage[:0]
 	for _, t := range tasks {
 		c.ptasks = append(c.ptasks, policy.Task{AppID: t.AppID, Resources: res(t.Resources)})
-		r := cost.Resources{CPUs: t.Resources.CPUs, MemMiB: t.Resources.Mem}
-		j := slices.IndexFunc(c.usage, func(u appUsage) bool { return u.app == t.AppID })
-		if j < 0 {
-			c.usage = append(c.usage, appUsage{app: t.AppID})
-			j = len(c.usage) - 1
-		}
-		c.usage[j].res = c.usage[j].res.Add(r)
-		c.usage[j].tasks++
 	}
-	for _, u := range c.usage {
-		key := usageKey{u.app, c.pool}
-		i, ok := o.usageAt[key]
-		if !ok {
-			i = len(o.usage)
-			o.usageAt[key] = i
-			ac := o.apps[u.app]
-			line := cost.Usage{App: u.app, Pool: c.pool, Team: cost.NoTeam}
-			if ac != nil {
-				line.Team = ac.team
-			}
-			o.usage, o.usageTasks = append(o.usage, line), append(o.usageTasks, 0)
+}
+
+// use adds a task to (sign 1) or takes it from (sign -1) its app's usage line in a pool.
+func (o *observer) use(t *simulate.Task, pool string, sign int) {
+	key := usageKey{t.AppID, pool}
+	i, ok := o.usageAt[key]
+	if !ok {
+		i = len(o.usage)
+		o.usageAt[key] = i
+		line := cost.Usage{App: t.AppID, Pool: pool, Team: cost.NoTeam}
+		if ac := o.apps[t.AppID]; ac != nil {
+			line.Team = ac.team
 		}
-		o.usage[i].Resources = o.usage[i].Resources.Add(u.res)
-		o.usageTasks[i] += u.tasks
+		o.usage, o.usageTasks = append(o.usage, line), append(o.usageTasks, 0)
 	}
+	r := cost.Resources{CPUs: t.Resources.CPUs, MemMiB: t.Resources.Mem}
+	o.usage[i].Resources = o.usage[i].Resources.Add(r.Scale(float64(sign)))
+	o.usageTasks[i] += sign
 }
 
 // dropEmptyUsage removes the lines of apps that no longer run in a pool (the last line takes the

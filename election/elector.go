@@ -92,7 +92,7 @@ func New(cfg Config) (*Elector, error) {
 		log:      log.With(zap.String("election_path", cfg.Path), zap.String("replica", cfg.ID)),
 		metrics:  cfg.Metrics,
 		now:      time.Now,
-		dial:     net2Dialer,
+		dial:     netDialer,
 		leaseLen: cfg.Lease,
 	}, nil
 }

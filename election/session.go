@@ -18,8 +18,8 @@ var (
 	errNodeGone = errors.New("this replica's znode is gone")
 )
 
-// net2Dialer is how production replicas reach ZooKeeper.
-var net2Dialer zk.Dialer = net.DialTimeout
+// netDialer is how production replicas reach ZooKeeper.
+var netDialer zk.Dialer = net.DialTimeout
 
 // session is one ZooKeeper session and this replica's candidacy in it. A lost session is never resumed:
 // the next term makes a new session and a new znode, so no state from the old one can leak into it.

@@ -228,6 +228,9 @@ func (d *daemon) serve(ctx context.Context) error {
 	}
 	d.log.Info("stopping: answering the requests held, then exiting", zap.Duration("drain_timeout", d.cfg.drainTimeout))
 	stopLoop()
+	// Both ports are free at once, so that a new hibernator can start while this one drains; its
+	// health check failing tells load balancers to prefer the new one.
+	_ = statusSrv.Close()
 	drain, cancel := context.WithTimeout(context.Background(), d.cfg.drainTimeout)
 	defer cancel()
 	if serr := actSrv.Shutdown(drain); serr != nil {
@@ -235,7 +238,6 @@ func (d *daemon) serve(ctx context.Context) error {
 		_ = actSrv.Close()
 	}
 	stopActivator()
-	_ = statusSrv.Close()
 	wg.Wait()
 	for _, n := range d.nginx {
 		_ = n.Close()

@@ -1,0 +1,513 @@
+package main
+
+// End to end: the small scenario served by the simulator with real task listeners; a real HAProxy and
+// a real nginx in front of it, configured as marathon-lb and nixy would configure them (e2e_lb_test.go);
+// and the hibernator itself, run in-process through run() with its flags, on a clock the test moves
+// forward so that minutes of idleness pass at once. The simulator runs on the same clock, so task start
+// times, deployments and the state labels all agree. Skipped with -short or without haproxy or nginx.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/marmot-project/marmot/policy"
+	"github.com/marmot-project/marmot/simulate"
+	"github.com/marmot-project/marmot/simulate/serve"
+)
+
+// skewClock is the wall clock plus an offset that only grows: time the test fast-forwards.
+type skewClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *skewClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *skewClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// eventually retries f until it succeeds or a generous deadline passes: nothing here may assume how
+// fast a shared machine is.
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// lockedBuffer collects a hibernator's logs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// hibernatorProcess is one run of the hibernator, as a process would be.
+type hibernatorProcess struct {
+	cancel context.CancelFunc
+	done   chan int
+}
+
+// cluster is the whole setup.
+type cluster struct {
+	t           *testing.T
+	clock       *skewClock
+	world       *simulate.World
+	marathon    []string
+	lb          *balancers
+	listen, act string
+	logs        *lockedBuffer
+	puts        *putCounter
+	client      *http.Client
+}
+
+// putCounter counts the PUTs (api_post_event) Marathon received, per app.
+type putCounter struct {
+	mu     sync.Mutex
+	n      map[string]int
+	closed bool
+}
+
+func (p *putCounter) get(app string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		panic("the simulator dropped the event subscription: PUTs can no longer be counted")
+	}
+	return p.n[app]
+}
+
+func newCluster(t *testing.T) *cluster {
+	if testing.Short() {
+		t.Skip("-short: no end-to-end test")
+	}
+	daemonPath(t, "haproxy")
+	daemonPath(t, "nginx")
+	c := &cluster{t: t, clock: &skewClock{}, logs: &lockedBuffer{}, listen: loopbackAddr(t), act: loopbackAddr(t),
+		puts: &putCounter{n: map[string]int{}}}
+	sc, err := simulate.LoadScenario("small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Start = c.clock.Now().UTC().Format(time.RFC3339)
+	// Agents on a loopback network of this test's own: other simulators on the machine (other tests,
+	// a demo) use 127.1.0.0/16, and a task of theirs on the same host:port would answer for ours.
+	sc.Network = fmt.Sprintf("127.%d.0.0/16", 2+rand.IntN(250))
+	if c.world, err = simulate.New(sc, c.clock, simulate.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	sub := c.world.SubscribeMarathon(1 << 16)
+	go func() {
+		for e := range sub.C {
+			if e.Type == simulate.EventAPIPost {
+				c.puts.mu.Lock()
+				c.puts.n[e.AppID]++
+				c.puts.mu.Unlock()
+			}
+		}
+		c.puts.mu.Lock()
+		c.puts.closed = true
+		c.puts.mu.Unlock()
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	sim, err := serve.Start(ctx, c.world, serve.Config{RealTasks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sub.Close()
+		cancel()
+		sim.Wait()
+		if t.Failed() {
+			t.Logf("hibernator logs:\n%s", c.logs)
+			if resp, err := http.Get("http://" + c.listen + "/status"); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				t.Logf("/status:\n%s", b)
+			}
+		}
+	})
+	c.marathon = sim.MarathonURL
+	c.lb = startBalancers(t, sim.MarathonURL[0], c.act, c.listen)
+	// 500 concurrent requests need as many connections.
+	c.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000, Proxy: nil}, Timeout: time.Minute}
+	return c
+}
+
+// startHibernator runs the hibernator with the flags an operator would give it, until stopped.
+func (c *cluster) startHibernator() *hibernatorProcess {
+	c.t.Helper()
+	args := []string{
+		"--marathon-url", strings.Join(c.marathon, ","),
+		"--policy", "../../docs/examples/hibernator-small.yaml",
+		"--listen", c.listen, "--activator-listen", c.act,
+		"--haproxy-stats-url", c.lb.statsURL(),
+		"--nginx-access-log", c.lb.logPath,
+		"--interval", "500ms", "--traffic-interval", "200ms", "--recheck-after", "100ms",
+		"--log-level", "debug",
+	}
+	for {
+		ctx, cancel := context.WithCancel(context.Background())
+		p := &hibernatorProcess{cancel: cancel, done: make(chan int, 1)}
+		go func() { p.done <- run(ctx, args, io.Discard, c.logs, env{now: c.clock.Now}) }()
+		ready := func() error {
+			select {
+			case code := <-p.done:
+				p.done <- code
+				return fmt.Errorf("exited with %d", code)
+			default:
+			}
+			resp, err := http.Get("http://" + c.listen + "/readyz")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return errors.New(resp.Status)
+			}
+			return nil
+		}
+		var err error
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+			if err = ready(); err == nil || strings.HasPrefix(err.Error(), "exited") {
+				break
+			}
+		}
+		if err == nil {
+			return p
+		}
+		cancel()
+		// A hibernator that is still draining may hold the ports a moment longer: try again.
+		if !strings.Contains(c.logs.String(), "address already in use") {
+			c.t.Fatalf("hibernator not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends a hibernator as SIGTERM would and waits for it.
+func (p *hibernatorProcess) stop(t *testing.T) {
+	t.Helper()
+	p.cancel()
+	select {
+	case code := <-p.done:
+		if code != 0 {
+			t.Fatalf("hibernator exited with %d", code)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("hibernator did not stop")
+	}
+}
+
+// app reads an app from the simulated Marathon.
+func (c *cluster) app(id string) simulate.App {
+	var a simulate.App
+	c.world.View(func(v *simulate.View) {
+		if app, ok := v.App(id); ok {
+			a = *app
+			a.Labels = maps.Clone(app.Labels)
+		}
+	})
+	return a
+}
+
+// asleep waits until the hibernator has put app to sleep with the instance count given.
+func (c *cluster) asleep(app string, instances int) {
+	c.t.Helper()
+	eventually(c.t, app+" asleep", func() error {
+		a := c.app(app)
+		if a.Instances != 0 || a.Labels[policy.LabelHibernatedInstances] != fmt.Sprint(instances) || a.Labels[policy.LabelHibernatedAt] == "" {
+			return fmt.Errorf("instances %d, labels %v", a.Instances, a.Labels)
+		}
+		return nil
+	})
+	c.lb.waitBackend(app, false)
+}
+
+// sleepAgain lets app's idle period pass and waits for it to sleep.
+func (c *cluster) sleepAgain(app string, idle time.Duration) {
+	c.t.Helper()
+	// The traffic sources must see the last requests before time jumps: a source dates what it finds
+	// at the time it reads it.
+	now := c.clock.Now()
+	eventually(c.t, "a reconcile after the last request", func() error { return c.statusObservedAfter(now) })
+	c.clock.Advance(idle + time.Minute)
+	c.asleep(app, 1)
+}
+
+// awake checks that app runs its remembered instance count, without state labels.
+func (c *cluster) awake(app string, instances int) {
+	c.t.Helper()
+	eventually(c.t, app+" awake", func() error {
+		a := c.app(app)
+		if a.Instances != instances || a.Labels[policy.LabelHibernatedInstances] != "" || a.Labels[policy.LabelHibernatedAt] != "" {
+			return fmt.Errorf("instances %d, labels %v", a.Instances, a.Labels)
+		}
+		return nil
+	})
+}
+
+// get sends a request for host through a load balancer and returns the status, the app named in the
+// answer (a simulated task answers with JSON naming its app) and the response.
+func (c *cluster) get(lb, host, path string) (int, string, *http.Response) {
+	c.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+lb+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, err.Error(), nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var answer struct {
+		App  string `json:"app"`
+		Path string `json:"path"`
+	}
+	if json.Unmarshal(body, &answer) != nil || answer.Path != path {
+		return resp.StatusCode, strings.TrimSpace(string(body)), resp
+	}
+	return resp.StatusCode, answer.App, resp
+}
+
+// wantApp checks that a request through lb reached app itself.
+func (c *cluster) wantApp(lb, host, path, app string) *http.Response {
+	c.t.Helper()
+	code, got, resp := c.get(lb, host, path)
+	if code != http.StatusOK || got != app {
+		c.t.Fatalf("GET %s%s via %s: %d %q, want 200 from %s", host, path, lb, code, got, app)
+	}
+	return resp
+}
+
+func TestEndToEnd(t *testing.T) {
+	c := newCluster(t)
+	haproxy, nginx := c.lb.httpAddr, c.lb.nginxAddr
+	const docs, frontend = "/web/docs", "/web/frontend"
+	docsIdle := 5 * time.Minute
+	frontendBefore := c.app(frontend)
+	h := c.startHibernator()
+
+	// Traffic flows to awake apps through both load balancers.
+	c.wantApp(haproxy, "docs.example.com", "/hello", docs)
+	c.wantApp(nginx, "frontend.example.com", "/hello", frontend)
+
+	t.Run("an idle opted-in app goes to zero instances", func(t *testing.T) {
+		c.sleepAgain(docs, docsIdle)
+		if n := c.puts.get(docs); n != 1 {
+			t.Fatalf("%d PUTs to %s, want the one hibernation", n, docs)
+		}
+	})
+
+	t.Run("a request through HAProxy wakes it and gets the app's own answer", func(t *testing.T) {
+		resp := c.wantApp(haproxy, "docs.example.com", "/via-haproxy", docs)
+		if resp.Header.Get("X-Marmot-Cold-Start") != "true" || resp.Header.Get("X-Marmot-Wake-Duration") == "" {
+			t.Errorf("cold-start headers missing: %v", resp.Header)
+		}
+		c.awake(docs, 1)
+	})
+
+	t.Run("a request through nginx wakes it", func(t *testing.T) {
+		c.lb.waitBackend(docs, true)
+		c.sleepAgain(docs, docsIdle)
+		c.wantApp(nginx, "docs.example.com", "/via-nginx", docs)
+		c.awake(docs, 1)
+	})
+
+	t.Run("500 concurrent requests to a sleeping app make one scale-up and all get the app", func(t *testing.T) {
+		c.lb.waitBackend(docs, true)
+		c.sleepAgain(docs, docsIdle)
+		before := c.puts.get(docs)
+		const n = 500
+		var wg sync.WaitGroup
+		errs := make(chan string, n)
+		for i := range n {
+			wg.Go(func() {
+				path := fmt.Sprintf("/burst/%d", i)
+				if code, got, _ := c.get(haproxy, "docs.example.com", path); code != http.StatusOK || got != docs {
+					errs <- fmt.Sprintf("%s: %d %q", path, code, got)
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		failed := 0
+		for e := range errs {
+			if failed++; failed <= 5 {
+				t.Error(e)
+			}
+		}
+		if failed > 0 {
+			t.Fatalf("%d of %d requests did not get the app's answer", failed, n)
+		}
+		if puts := c.puts.get(docs) - before; puts != 1 {
+			t.Fatalf("%d PUTs for %d concurrent requests, want exactly one scale-up", puts, n)
+		}
+		c.awake(docs, 1)
+	})
+
+	t.Run("an unknown host gets 404", func(t *testing.T) {
+		for _, lb := range []string{haproxy, nginx} {
+			if code, body, _ := c.get(lb, "unknown.example.com", "/"); code != http.StatusNotFound {
+				t.Errorf("via %s: %d %q", lb, code, body)
+			}
+		}
+	})
+
+	t.Run("a restart while the app sleeps loses nothing", func(t *testing.T) {
+		c.lb.waitBackend(docs, true)
+		c.sleepAgain(docs, docsIdle)
+		h.stop(t)
+		h = c.startHibernator()
+		before := c.puts.get(docs)
+		c.wantApp(haproxy, "docs.example.com", "/after-restart", docs)
+		c.awake(docs, 1)
+		if n := c.puts.get(docs) - before; n != 1 {
+			t.Fatalf("%d PUTs to wake after the restart", n)
+		}
+	})
+
+	t.Run("a restart while the app wakes loses nothing", func(t *testing.T) {
+		c.lb.waitBackend(docs, true)
+		c.sleepAgain(docs, docsIdle)
+		before := c.puts.get(docs)
+		const n = 20
+		var wg sync.WaitGroup
+		errs := make(chan string, 2*n)
+		send := func(tag string) {
+			for i := range n {
+				wg.Go(func() {
+					path := fmt.Sprintf("/%s/%d", tag, i)
+					if code, got, _ := c.get(haproxy, "docs.example.com", path); code != http.StatusOK || got != docs {
+						errs <- fmt.Sprintf("%s: %d %q", path, code, got)
+					}
+				})
+			}
+		}
+		send("held")
+		// The wake's PUT is done and the task is starting (the app takes 2 s): restart now.
+		eventually(t, "the wake under way", func() error {
+			if a := c.app(docs); a.Instances != 1 {
+				return fmt.Errorf("instances %d", a.Instances)
+			}
+			return nil
+		})
+		h.stop(t) // returns once the held requests were answered
+		h = c.startHibernator()
+		send("after")
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
+		}
+		c.awake(docs, 1)
+		if n := c.puts.get(docs) - before; n != 1 {
+			t.Fatalf("%d PUTs, want the one wake", n)
+		}
+		// The new hibernator does not put the app back to sleep: it was just used.
+		for range 3 {
+			time.Sleep(600 * time.Millisecond) // more than one --interval
+			c.awake(docs, 1)
+		}
+	})
+
+	t.Run("an app without the label is never touched", func(t *testing.T) {
+		c.clock.Advance(time.Hour)
+		now := c.clock.Now()
+		eventually(t, "a reconcile after the hour", func() error { return c.statusObservedAfter(now) })
+		after := c.app(frontend)
+		if n := c.puts.get(frontend); n != 0 || after.Instances != frontendBefore.Instances || !maps.Equal(after.Labels, frontendBefore.Labels) {
+			t.Fatalf("%s: %d PUTs, instances %d→%d, labels %v→%v", frontend, n, frontendBefore.Instances, after.Instances, frontendBefore.Labels, after.Labels)
+		}
+		c.wantApp(haproxy, "frontend.example.com", "/still-here", frontend)
+	})
+
+	t.Run("metrics and status", func(t *testing.T) {
+		metrics := c.fetch("/metrics")
+		for _, want := range []string{
+			`marmot_hibernator_hibernations_total{result="done"}`,
+			`marmot_hibernator_wakes_total{reason="request"}`,
+			`marmot_hibernator_wake_duration_seconds_count`,
+			`marmot_hibernator_apps{state="asleep"}`,
+			`marmot_hibernator_traffic_source_stale{source="haproxy:` + c.lb.statsAddr + `"} 0`,
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+		var st struct {
+			Apps []struct {
+				App, State string
+			}
+		}
+		if err := json.Unmarshal([]byte(c.fetch("/status")), &st); err != nil || len(st.Apps) != 2 {
+			t.Fatalf("/status: %v %+v", err, st)
+		}
+	})
+	h.stop(t)
+}
+
+func (c *cluster) fetch(path string) string {
+	c.t.Helper()
+	resp, err := http.Get("http://" + c.listen + path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// statusObservedAfter succeeds once the hibernator has observed everything after t.
+func (c *cluster) statusObservedAfter(t time.Time) error {
+	var st struct {
+		ObservedAt time.Time `json:"observed_at"`
+	}
+	if err := json.Unmarshal([]byte(c.fetch("/status")), &st); err != nil {
+		return err
+	}
+	if !st.ObservedAt.After(t) {
+		return fmt.Errorf("observed at %s", st.ObservedAt)
+	}
+	return nil
+}
+

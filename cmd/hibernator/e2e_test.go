@@ -510,4 +510,3 @@ func (c *cluster) statusObservedAfter(t time.Time) error {
 	}
 	return nil
 }
-

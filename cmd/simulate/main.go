@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		return serveCmd(ctx, args[1:], stdout, stderr, false)
 	case "demo":
-		return serveCmd(ctx, args[1:], stdout, stderr, true)
+		return demoCmd(ctx, args[1:], stdout, stderr)
 	case "whatif":
 		return whatifCmd(ctx, args[1:], stdout, stderr)
 	case "scenarios":

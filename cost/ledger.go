@@ -484,6 +484,9 @@ func (l *Ledger) Report() Report {
 
 // sortedLines lists the lines most expensive first, ties by name, so reports are stable.
 func sortedLines(m map[string]*Line) []Line {
+	if len(m) == 0 {
+		return nil // as JSON gives it back
+	}
 	out := make([]Line, 0, len(m))
 	for _, line := range m {
 		out = append(out, *line)

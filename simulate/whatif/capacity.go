@@ -20,10 +20,11 @@ type capacityDecider interface {
 // plan's decisions depend on has come (a timer, a cooldown, a drain deadline): with the same snapshot
 // and no such time passed, PlanPool would return the same plan.
 type plannerDecider struct {
-	act   *actuator
-	pools []policy.PoolPolicy
-	state map[string]*poolPlanState
-	plans PlanCounts
+	act         *actuator
+	pools       []policy.PoolPolicy
+	state       map[string]*poolPlanState
+	plans       PlanCounts
+	everyMinute bool
 }
 
 type poolPlanState struct {
@@ -62,7 +63,7 @@ func (d *plannerDecider) decide(obs *observation) {
 		if po == nil {
 			continue
 		}
-		if po.hash == st.hash && !st.next.IsZero() && obs.at.Before(st.next) && len(pp.ScaleDown.Windows) == 0 {
+		if !d.everyMinute && po.hash == st.hash && !st.next.IsZero() && obs.at.Before(st.next) && len(pp.ScaleDown.Windows) == 0 {
 			d.plans.Skipped++
 			continue
 		}

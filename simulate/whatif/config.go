@@ -39,6 +39,10 @@ type Config struct {
 	Parallel int
 	// SeriesPoints bounds the points of each time series in the report (charts); 720 when zero.
 	SeriesPoints int
+
+	// planEveryMinute plans every pool every minute, even when nothing it depends on changed: the
+	// tests compare it with the default, which must give the same replay.
+	planEveryMinute bool
 }
 
 // The variants. Each names how capacity is decided and how apps sleep; all but the ideal bound run

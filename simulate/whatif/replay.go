@@ -61,7 +61,9 @@ func newReplay(s *study, v variant, staticSizes map[string]int) (*replay, error)
 	r.act = newActuator(w, v.drainMode, deadline)
 	switch v.capacity {
 	case capacityPlanner:
-		r.capacity = newPlannerDecider(r.act, v.pools)
+		d := newPlannerDecider(r.act, v.pools)
+		d.everyMinute = s.cfg.planEveryMinute
+		r.capacity = d
 	case capacityStatic:
 		r.capacity = &staticDecider{act: r.act, sizes: staticSizes}
 	case capacitySetpoint:

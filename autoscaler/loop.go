@@ -187,7 +187,6 @@ func (l *Loop) Run(ctx context.Context) error {
 			// than the periodic reconcile.
 			failures++
 			nextFull = time.Now().Add(min(retryDelay(failures), l.policy().ReconcileInterval.D))
-			trigger = TriggerStart
 		case rep.Productive && again < maxAgain:
 			failures, again = 0, again+1
 			trigger = TriggerAgain
@@ -196,7 +195,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			failures, again = 0, 0
 		}
 		var ok bool
-		if trigger, ok = l.await(ctx, nextFull, trigger); !ok {
+		if trigger, ok = l.await(ctx, nextFull, !rep.Planned); !ok {
 			return nil
 		}
 	}
@@ -208,12 +207,12 @@ func retryDelay(n int) time.Duration {
 }
 
 // await waits for the next reason to reconcile: an event (after MinGap), a new policy, or the time
-// of the next full reconcile. It reports false when ctx ended.
-func (l *Loop) await(ctx context.Context, full time.Time, last Trigger) (Trigger, bool) {
+// of the next full reconcile. While retrying (nothing could be planned yet) every reconcile reads
+// everything. It reports false when ctx ended.
+func (l *Loop) await(ctx context.Context, full time.Time, retrying bool) (Trigger, bool) {
 	ended := time.Now()
 	timer := time.NewTimer(time.Until(full))
 	defer timer.Stop()
-	retrying := last == TriggerStart
 	select {
 	case <-ctx.Done():
 		return "", false
@@ -227,7 +226,7 @@ func (l *Loop) await(ctx context.Context, full time.Time, last Trigger) (Trigger
 	case <-l.trigger:
 	}
 	if retrying {
-		return TriggerStart, true // still no full snapshot: read everything
+		return TriggerStart, true
 	}
 	// Let a burst of events settle: they coalesce into the one reconcile that follows.
 	gap := time.NewTimer(max(0, l.minGap-time.Since(ended)))

@@ -237,4 +237,5 @@ func (l *Loop) finishReport(rep *Report, start time.Time) {
 		l.metrics.lastSuccess.Set(float64(end.UnixNano()) / 1e9)
 	}
 	l.recordStatus(rep)
+	l.log.Debug("reconciled", zap.String("trigger", string(rep.Trigger)), zap.String("result", result), zap.Float64("seconds", rep.Duration))
 }

@@ -102,6 +102,7 @@ type daemon struct {
 	log    *zap.Logger
 	env    env
 	reg    *prometheus.Registry
+	mesos  *mesosSource
 	loop   *autoscaler.Loop
 	status net.Listener
 }
@@ -117,12 +118,13 @@ func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.mesos = newMesosSource(mc, log.Named("mesos"), time.Now)
 	var provider cloud.Provider = awscloud.NewFromConfig(cfg.aws)
 	if e.wrapCloud != nil {
 		provider = e.wrapCloud(provider)
 	}
 	d.loop, err = autoscaler.New(autoscaler.Config{
-		Policy: cfg.policy, Mesos: newMesosSource(mc, log.Named("mesos"), time.Now), Marathon: marathonSource{mar},
+		Policy: cfg.policy, Mesos: d.mesos, Marathon: marathonSource{mar},
 		Cloud: provider, Registry: d.reg, Log: log.Named("loop"), DryRun: cfg.dryRun,
 	})
 	if err != nil {

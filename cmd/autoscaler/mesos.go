@@ -149,11 +149,7 @@ func (s *mesosSource) Watch(ctx context.Context, changed func()) error {
 // is not asked for, else from GET_STATE; the maintenance modes always from GET_MAINTENANCE_STATUS,
 // which is small.
 func (s *mesosSource) State(ctx context.Context, fresh bool) (autoscaler.MesosState, error) {
-	s.mu.Lock()
-	c := s.cache
-	cached := !fresh && c != nil && c.stream && s.now().Sub(c.seen) < streamTrustedFor
-	s.mu.Unlock()
-	if !cached {
+	if fresh || !s.streaming() {
 		at := s.now()
 		st, err := s.c.State(ctx)
 		if err != nil {
@@ -245,6 +241,14 @@ func marathonAppID(taskID string) string {
 		}
 	}
 	return "/" + strings.ReplaceAll(base, "_", "/")
+}
+
+// streaming reports whether the event stream keeps the cache current, so that reads need not go to
+// the master.
+func (s *mesosSource) streaming() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cache != nil && s.cache.stream && s.now().Sub(s.cache.seen) < streamTrustedFor
 }
 
 // Version implements autoscaler.Mesos.

@@ -218,7 +218,9 @@ func (o *observer) observeGroups(v *simulate.View, obs *observation, prices *cos
 			o.groups[g.Name] = gc
 		}
 		o.refreshGroup(v, gc, g)
-		pg.Instances = gc.pinst
+		if len(gc.pinst) > 0 {
+			pg.Instances = gc.pinst
+		}
 		o.instances = append(o.instances, gc.cinst...)
 		po.snap.Groups = append(po.snap.Groups, pg)
 	}
@@ -366,7 +368,10 @@ func (o *observer) addAgent(v *simulate.View, po *poolObs, c *agentCache, schedu
 	a := c.agent
 	pa := policy.Agent{
 		ID: a.ID, Hostname: a.Hostname, IP: a.IP, Pool: a.Pool, Total: res(a.Total), Allocated: res(a.Allocated),
-		Active: a.Active, Deactivated: a.Deactivated, RegisteredAt: a.RegisteredAt, Tasks: c.ptasks,
+		Active: a.Active, Deactivated: a.Deactivated, RegisteredAt: a.RegisteredAt,
+	}
+	if len(c.ptasks) > 0 {
+		pa.Tasks = c.ptasks
 	}
 	if scheduled {
 		if mode := v.MachineMode(a.Machine()); mode != simulate.ModeUp {

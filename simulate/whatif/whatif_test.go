@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marmot-project/marmot/cost"
 	"github.com/marmot-project/marmot/policy"
 	"github.com/marmot-project/marmot/simulate"
 )
@@ -384,4 +386,85 @@ func TestCancel(t *testing.T) {
 	if _, err := Run(ctx, Config{Scenario: loadScenario(t, "small")}); err == nil {
 		t.Error("a cancelled study ran")
 	}
+}
+
+// The observer's caches (task lists, groups, usage lines, agent order) give the same snapshots and
+// cost state as an observer that reads everything afresh, minute after minute of a replay in which
+// agents come and go and apps sleep and wake.
+func TestObserverCachesMatchAFreshRead(t *testing.T) {
+	cfg, err := Config{Scenario: loadScenario(t, "diurnal"), Trace: loadTrace(t), Variants: []string{VariantMarmot}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := prepare(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := cfg.variants()
+	r, err := newReplay(s, vs[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []simulate.InstanceType
+	r.world.View(func(v *simulate.View) { types = v.InstanceTypes() })
+	for m := range 8 * 60 {
+		var cached, fresh *observation
+		r.world.View(func(v *simulate.View) {
+			cached = r.observer.observe(v, cfg.Prices)
+			fresh = newObserver(s.candidates, "", types, vs[0].pools).observe(v, cfg.Prices)
+		})
+		for name, po := range fresh.pools {
+			a, b := canonical(cached.pools[name].snap), canonical(po.snap)
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("minute %d, pool %s: the cached snapshot differs from a fresh read", m, name)
+			}
+		}
+		if !reflect.DeepEqual(cached.cost.Instances, fresh.cost.Instances) || !sameUsage(cached.cost.Usage, fresh.cost.Usage) {
+			t.Fatalf("minute %d: the cached cost state differs from a fresh read", m)
+		}
+		r.sleep.account(cached)
+		r.sleep.plan(cached)
+		r.sleep.arrive(cached, m)
+		r.capacity.decide(cached)
+		r.clock.Advance(step)
+	}
+	if r.act.counts.Terminations == 0 || r.act.counts.Wakes == 0 {
+		t.Errorf("the replay did not move enough to test the caches: %+v", r.act.counts)
+	}
+}
+
+// canonical makes empty lists and maps nil, which the planner does not tell apart.
+func canonical(s policy.PoolSnapshot) policy.PoolSnapshot {
+	if len(s.Agents) == 0 {
+		s.Agents = nil
+	}
+	if len(s.Groups) == 0 {
+		s.Groups = nil
+	}
+	if len(s.Waiting) == 0 {
+		s.Waiting = nil
+	}
+	if len(s.Apps) == 0 {
+		s.Apps = nil
+	}
+	return s
+}
+
+// sameUsage compares usage lines whatever their order; a line's resources may differ by the float
+// residue of adding and taking away tasks.
+func sameUsage(a, b []cost.Usage) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	by := map[string]cost.Usage{}
+	for _, u := range b {
+		by[u.App+" "+u.Pool] = u
+	}
+	for _, u := range a {
+		v, ok := by[u.App+" "+u.Pool]
+		if !ok || u.Team != v.Team || math.Abs(u.Resources.CPUs-v.Resources.CPUs) > 1e-6 || math.Abs(u.Resources.MemMiB-v.Resources.MemMiB) > 1e-6 {
+			return false
+		}
+	}
+	return true
 }

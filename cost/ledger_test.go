@@ -185,3 +185,29 @@ func lineOf(lines []Line, name string) Line {
 }
 
 func lineCost(lines []Line, name string) float64 { return lineOf(lines, name).Cost }
+
+// Usage lines may come in any order and change order between states: the ledger's slot cache must
+// not charge a line to the app that held its place before.
+func TestLedgerUsageOrderAndTeam(t *testing.T) {
+	in := Instance{ID: "i-1", Pool: "p", Type: "m5.xlarge", Offers: Resources{CPUs: 4, MemMiB: 16 * 1024}}
+	a := Usage{App: "/a", Team: "alpha", Labels: map[string]string{"marmot.team": "ignored"}, Pool: "p", Resources: Resources{CPUs: 1}}
+	b := Usage{App: "/b", Labels: map[string]string{"marmot.team": "beta"}, Pool: "p", Resources: Resources{CPUs: 2}}
+	l := NewLedger(LedgerConfig{Prices: NewPrices("us-east-1", nil), Origin: t0})
+	l.Observe(State{At: t0, Instances: []Instance{in}})
+	l.Observe(State{At: t0.Add(time.Hour), Instances: []Instance{in}, Usage: []Usage{a, b}})
+	l.Observe(State{At: t0.Add(2 * time.Hour), Instances: []Instance{in}, Usage: []Usage{b, a}})
+	l.Observe(State{At: t0.Add(3 * time.Hour), Instances: []Instance{in}, Usage: []Usage{b}})
+	r := l.Report()
+	if got := lineOf(r.Apps, "/a").CPUHours; got != 2 {
+		t.Errorf("/a %v cpu-hours, want 2", got)
+	}
+	if got := lineOf(r.Apps, "/b").CPUHours; got != 6 {
+		t.Errorf("/b %v cpu-hours, want 6", got)
+	}
+	if lineOf(r.Teams, "alpha").CPUHours != 2 || lineOf(r.Teams, "beta").CPUHours != 6 || lineOf(r.Teams, "ignored").CPUHours != 0 {
+		t.Errorf("teams %+v: Team wins over the label", r.Teams)
+	}
+	if !near(lineCost(r.Apps, "/a")+lineCost(r.Apps, "/b")+r.Idle.Cost, r.Cost) {
+		t.Errorf("apps and idle do not add up to the cost")
+	}
+}

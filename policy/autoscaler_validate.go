@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"math"
-	"path"
 	"strings"
 	"time"
 )
@@ -117,8 +116,9 @@ func (p ProtectionPolicy) validate(errs *Errors, at string) {
 		}
 	}
 	for i, pat := range p.Apps {
-		_, err := path.Match(strings.TrimSuffix(pat, "/**"), "")
-		if !strings.HasPrefix(pat, "/") || err != nil {
+		// Unlike never_sleep, protection accepts "**" before the last segment (it matches as "*"):
+		// policies that load today must keep loading.
+		if f := idPatternFaultsOf(pat); f.relative || f.malformed {
 			errs.Addf(fmt.Sprintf("%s.apps[%d]", at, i), "%q is not an app id pattern: an absolute id where \"*\" "+
 				"matches within a segment and a trailing \"/**\" a whole group, e.g. \"/infra/**\"", pat)
 		}

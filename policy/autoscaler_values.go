@@ -2,7 +2,6 @@ package policy
 
 import (
 	"math"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -88,132 +87,9 @@ type ScaleDownWindow struct {
 	Timezone string `yaml:"timezone" json:"timezone,omitempty"`
 }
 
-// openHours is a compiled ScaleDownWindow.
-type openHours struct {
-	days   [7]bool // by time.Weekday
-	ranges []clockRange
-	loc    *time.Location
-}
-
-// clockRange is [start, end) in minutes after local midnight; end <= start runs past midnight.
-type clockRange struct{ start, end int }
-
-const dayMinutes = 24 * 60
-
-var dayNames = map[string]time.Weekday{
-	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
-	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
-}
-
 // compile checks the window, adding every problem to errs under at, and returns it compiled.
 func (w ScaleDownWindow) compile(errs *Errors, at string) openHours {
-	return openHours{
-		days:   compileDays(errs, at+".days", w.Days),
-		ranges: compileHours(errs, at+".hours", w.Hours),
-		loc:    compileZone(errs, at+".timezone", w.Timezone),
-	}
-}
-
-func compileDays(errs *Errors, at, s string) (days [7]bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || s == "*" {
-		return [7]bool{true, true, true, true, true, true, true}
-	}
-	for _, part := range strings.Split(s, ",") {
-		from, to, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		first, ok1 := dayNames[strings.TrimSpace(from)]
-		last, ok2 := first, ok1
-		if isRange {
-			last, ok2 = dayNames[strings.TrimSpace(to)]
-		}
-		if !ok1 || !ok2 {
-			errs.Addf(at, "%q is not a day or day range: use mon, tue, wed, thu, fri, sat, sun, ranges such as \"mon-fri\", commas, or \"*\"", part)
-			continue
-		}
-		for d := first; ; d = (d + 1) % 7 { // ranges may wrap the week: "fri-mon"
-			days[d] = true
-			if d == last {
-				break
-			}
-		}
-	}
-	return days
-}
-
-func compileHours(errs *Errors, at, s string) []clockRange {
-	if strings.TrimSpace(s) == "" {
-		errs.Addf(at, "is required: one or more ranges such as \"22:00-06:00\"")
-		return nil
-	}
-	var out []clockRange
-	for _, part := range strings.Split(s, ",") {
-		from, to, ok := strings.Cut(strings.TrimSpace(part), "-")
-		start, okStart := clockMinutes(from, false)
-		end, okEnd := clockMinutes(to, true)
-		switch {
-		case !ok || !okStart || !okEnd:
-			errs.Addf(at, "%q is not a range of HH:MM-HH:MM (00:00 to 24:00), e.g. \"22:00-06:00\"", part)
-		case start == end:
-			errs.Addf(at, "%q is empty: for the whole day write \"00:00-24:00\"", part)
-		default:
-			out = append(out, clockRange{start, end})
-		}
-	}
-	return out
-}
-
-// clockMinutes parses "HH:MM"; "24:00" is allowed only as the end of a range.
-func clockMinutes(s string, isEnd bool) (int, bool) {
-	h, m, ok := strings.Cut(strings.TrimSpace(s), ":")
-	if !ok || len(h) != 2 || len(m) != 2 {
-		return 0, false
-	}
-	hh, err1 := strconv.Atoi(h)
-	mm, err2 := strconv.Atoi(m)
-	switch {
-	case err1 != nil || err2 != nil || hh < 0 || mm < 0 || mm > 59:
-		return 0, false
-	case hh == 24 && mm == 0 && isEnd:
-		return dayMinutes, true
-	case hh > 23:
-		return 0, false
-	}
-	return hh*60 + mm, true
-}
-
-func compileZone(errs *Errors, at, s string) *time.Location {
-	s = strings.TrimSpace(s)
-	switch s {
-	case "", "UTC":
-		return time.UTC
-	case "Local":
-		// "Local" would make the window depend on the machine the autoscaler happens to run on.
-		errs.Addf(at, "\"Local\" is not allowed: use an IANA name such as \"Europe/Berlin\", or \"UTC\"")
-		return time.UTC
-	}
-	loc, err := time.LoadLocation(s)
-	if err != nil {
-		errs.Addf(at, "%q is not a known time zone: use an IANA name such as \"Europe/Berlin\", or \"UTC\"", s)
-		return time.UTC
-	}
-	return loc
-}
-
-// open reports whether t falls in the window.
-func (w openHours) open(t time.Time) bool {
-	lt := t.In(w.loc)
-	day := lt.Weekday()
-	yesterday := (day + 6) % 7
-	m := lt.Hour()*60 + lt.Minute()
-	for _, r := range w.ranges {
-		switch {
-		case r.end > r.start && w.days[day] && m >= r.start && m < r.end,
-			r.end <= r.start && w.days[day] && m >= r.start,
-			r.end <= r.start && w.days[yesterday] && m < r.end:
-			return true
-		}
-	}
-	return false
+	return compileOpenHours(errs, at, w.Days, w.Hours, w.Timezone)
 }
 
 // windowsOpen reports whether drains may start at now: always without windows, otherwise when one of
@@ -263,33 +139,5 @@ func (p ProtectionPolicy) Protects(appID string, labels map[string]string) bool 
 			return true
 		}
 	}
-	for _, pat := range p.Apps {
-		if matchAppID(pat, appID) {
-			return true
-		}
-	}
-	return false
-}
-
-// matchAppID matches a Marathon app id against a pattern: path.Match, where "*" stays within one
-// segment, plus a trailing "/**" that matches the segments before it and everything below them.
-func matchAppID(pattern, appID string) bool {
-	prefix, subtree := strings.CutSuffix(pattern, "/**")
-	if !subtree {
-		ok, _ := path.Match(pattern, appID)
-		return ok
-	}
-	n := strings.Count(prefix, "/")
-	cut := len(appID)
-	for i, seen := 0, 0; i < len(appID); i++ {
-		if appID[i] == '/' {
-			if seen == n {
-				cut = i
-				break
-			}
-			seen++
-		}
-	}
-	ok, _ := path.Match(prefix, appID[:cut])
-	return ok
+	return matchAnyID(p.Apps, appID)
 }

@@ -1,12 +1,9 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // HibernationPolicy is what the platform team decides about hibernation: how long an opted-in app must be
@@ -140,67 +137,29 @@ func defaultHibernationPolicy() *HibernationPolicy {
 // what is allowed, e.g.
 //
 //	idle.minimum: 30s is too short: at least 1m0s
+//
+// Decoding is LoadAutoscalerPolicy's, with the same messages. Unlike it, the errors are not sorted by
+// where they stand in the document: those of decoding come first, then those of validation.
 func LoadHibernationPolicy(data []byte) (*HibernationPolicy, error) {
 	var p HibernationPolicy
-	errs, ok := decodePolicy(data, &p, defaultHibernationPolicy())
+	shape, ok := decodeDocument(data, &p)
 	if !ok {
-		return nil, errs.Errors
+		return nil, shape.errs
 	}
+	p.applyDefaults(shape.given)
+	var invalid Errors
 	if err := p.Validate(); err != nil {
-		for _, e := range err.(Errors) {
-			if !errs.covers(e.Path) {
-				errs.Errors = append(errs.Errors, e)
-			}
-		}
+		invalid = err.(Errors)
 	}
-	if len(errs.Errors) > 0 {
-		return nil, errs.Errors
+	if errs := shape.withValidation(invalid); len(errs) > 0 {
+		return nil, errs
 	}
 	return &p, nil
 }
 
-// decodedErrors are the errors found while decoding a policy document, by field path.
-type decodedErrors struct {
-	Errors
-	shape *policyShape
-}
-
-// covers reports whether path, or a field that holds it, was already reported, so that validation
-// does not report a second error about a value that did not decode.
-func (e decodedErrors) covers(path string) bool { return e.shape != nil && e.shape.covers(path) }
-
-// decodePolicy decodes a policy document into out (a pointer to a policy struct) the way
-// LoadAutoscalerPolicy does: strictly, with every unknown key and every value of the wrong kind
-// reported by field path (policyShape), and every field the document does not give taken from def (a
-// pointer to the same type). ok is false when the document cannot be used at all.
-func decodePolicy(data []byte, out, def any) (errs decodedErrors, ok bool) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return decodedErrors{Errors: Errors{{Path: documentPath, Message: err.Error()}}}, false
-	}
-	err := decodeStrict(data, out)
-	var typeErr *yaml.TypeError
-	if err != nil && !errors.As(err, &typeErr) {
-		// Not about a field (excessive aliasing, say): nothing decoded can be trusted.
-		return decodedErrors{Errors: Errors{{Path: documentPath, Message: err.Error()}}}, false
-	}
-	dst := reflect.ValueOf(out).Elem()
-	shape := &policyShape{given: map[string]bool{}, failed: map[string]bool{}}
-	if doc.Kind != 0 { // an empty document (or only comments) gives every field its default
-		shape.walk(&doc, dst.Type(), "")
-	}
-	errs = decodedErrors{Errors: shape.errs, shape: shape}
-	if typeErr != nil && len(errs.Errors) == 0 {
-		// yaml.v3 saw a problem the walk did not: never accept the document silently.
-		for _, msg := range typeErr.Errors {
-			errs.Addf(documentPath, "%s", msg)
-		}
-	}
-	if shape.failed[documentPath] {
-		return errs, false
-	}
-	fillDefaults(dst, reflect.ValueOf(def).Elem(), "", shape.given)
-	return errs, true
+// applyDefaults sets every field that the document did not give to its default.
+func (p *HibernationPolicy) applyDefaults(given map[string]bool) {
+	fillDefaults(reflect.ValueOf(p).Elem(), reflect.ValueOf(defaultHibernationPolicy()).Elem(), "", given)
 }
 
 // Validate checks every field, returning Errors with all problems, and compiles the patterns and
@@ -331,7 +290,7 @@ func (p *HibernationPolicy) KeepAwakeAt(appID string, t time.Time) (open bool, u
 			if !w.covers(appID) {
 				continue
 			}
-			if ok, end := w.openUntil(until); ok && end.After(until) {
+			if ok, end := w.hours.openUntil(until); ok && end.After(until) {
 				until, extended, open = end, true, true
 			}
 		}

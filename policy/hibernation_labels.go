@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -219,12 +220,7 @@ func parseLabelDuration(labels map[string]string, label string, lo, hi time.Dura
 // keeps the port index of its VHOST label; a name under two port indexes is ambiguous and an error.
 func parseHosts(labels map[string]string, errs *LabelErrors) []AppHost {
 	index := map[string]int{}
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		m := vhostLabelRe.FindStringSubmatch(k)
 		if m == nil {
 			continue

@@ -2,47 +2,9 @@ package policy
 
 import (
 	"errors"
-	"path"
 	"strconv"
 	"strings"
 )
-
-// The hibernation policy's app id and request path patterns are those of the autoscaler's protection
-// patterns (matchAppID), so that operators learn one syntax: "*" matches within one path segment and a
-// trailing "/**" matches a whole subtree, its root included.
-
-// checkIDPattern reports whether s is a pattern matchAppID can use; a pattern that cannot match would
-// silently leave an app unprotected (never_sleep) or a health check counted (ignore_paths).
-func checkIDPattern(s string) error {
-	if !strings.HasPrefix(s, "/") {
-		return errors.New(quote(s) + " must start with \"/\", e.g. \"/team/*\" or \"/infra/**\"")
-	}
-	prefix, _ := strings.CutSuffix(s, "/**")
-	if strings.Contains(prefix, "**") {
-		return errors.New(quote(s) + ": \"**\" is allowed only as the last segment, e.g. \"/team/**\"")
-	}
-	if _, err := path.Match(prefix, ""); err != nil {
-		return errors.New(quote(s) + " is not a valid pattern: unbalanced \"[\" or trailing \"\\\"")
-	}
-	return nil
-}
-
-func checkIDPatterns(errs *Errors, field string, patterns []string) {
-	for i, s := range patterns {
-		if err := checkIDPattern(s); err != nil {
-			errs.Addf(field+"["+strconv.Itoa(i)+"]", "%v", err)
-		}
-	}
-}
-
-func matchAnyID(patterns []string, s string) bool {
-	for _, p := range patterns {
-		if matchAppID(p, s) {
-			return true
-		}
-	}
-	return false
-}
 
 // agentGlob matches a User-Agent case-insensitively; "*" matches any run of characters, slashes
 // included ("kube-probe/*", "*UptimeRobot*").

@@ -1,7 +1,5 @@
 package policy
 
-import "time"
-
 // AwakeWindow is a weekly recurring time during which the apps it covers are not put to sleep
 // (business hours, a nightly batch that calls the app). Apps already asleep when a window opens stay
 // asleep until their next request. Days, hours and timezone are written as the autoscaler's scale-down
@@ -28,40 +26,11 @@ type awakeWindow struct {
 
 func (w AwakeWindow) compile(errs *Errors, at string) (awakeWindow, bool) {
 	n := len(*errs)
-	hours := ScaleDownWindow{Days: w.Days, Hours: w.Hours, Timezone: w.Timezone}.compile(errs, at)
+	hours := compileOpenHours(errs, at, w.Days, w.Hours, w.Timezone)
 	checkIDPatterns(errs, at+".apps", w.Apps)
 	return awakeWindow{hours: hours, apps: w.Apps}, len(*errs) == n
 }
 
 func (w awakeWindow) covers(appID string) bool {
 	return len(w.apps) == 0 || matchAnyID(w.apps, appID)
-}
-
-// openUntil reports whether the window is open at t and, if so, when the latest of its ranges that
-// hold t ends (openHours.open answers only the first question).
-func (w awakeWindow) openUntil(t time.Time) (bool, time.Time) {
-	h := w.hours
-	lt := t.In(h.loc)
-	y, mo, d := lt.Date()
-	day := lt.Weekday()
-	yesterday := (day + 6) % 7
-	m := lt.Hour()*60 + lt.Minute()
-	open, end := false, t
-	for _, r := range h.ranges {
-		var until time.Time
-		switch {
-		case r.end > r.start && h.days[day] && m >= r.start && m < r.end:
-			until = time.Date(y, mo, d, 0, r.end, 0, 0, h.loc)
-		case r.end <= r.start && h.days[day] && m >= r.start:
-			until = time.Date(y, mo, d+1, 0, r.end, 0, 0, h.loc)
-		case r.end <= r.start && h.days[yesterday] && m < r.end:
-			until = time.Date(y, mo, d, 0, r.end, 0, 0, h.loc)
-		default:
-			continue
-		}
-		if !open || until.After(end) {
-			open, end = true, until
-		}
-	}
-	return open, end
 }

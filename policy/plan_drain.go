@@ -1,5 +1,10 @@
 package policy
 
+import (
+	"maps"
+	"slices"
+)
+
 // adoptDrainMarks takes over the drains that instance tags show but the state does not know (after a
 // restart, the state is empty), and ties every drain to its agent.
 func (p *planner) adoptDrainMarks() {
@@ -50,7 +55,7 @@ func (p *planner) instance(id string) (*Instance, *groupView) {
 // checks again that the drain is still right: a protected task, a raised min size or a closed health
 // gate stop it.
 func (p *planner) progressDrains() {
-	for _, id := range sortedKeys(p.next.Drains) {
+	for _, id := range slices.Sorted(maps.Keys(p.next.Drains)) {
 		d := p.next.Drains[id]
 		in, gv := p.instance(id)
 		if in == nil || in.Lifecycle == LifecycleTerminated {

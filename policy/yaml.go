@@ -1,10 +1,7 @@
 package policy
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -84,15 +81,4 @@ func (e Errors) Error() string {
 		lines[i] = fe.Error()
 	}
 	return fmt.Sprintf("%d error(s):\n  %s", len(e), strings.Join(lines, "\n  "))
-}
-
-// decodeStrict decodes one YAML document into out, rejecting unknown keys. An empty document is not
-// an error (every field takes its default).
-func decodeStrict(data []byte, out any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
 }

@@ -152,7 +152,7 @@
 
   function renderCharts() {
     const xs = samples.map((s) => Date.parse(s.at) / 1000);
-    const usd = (u, vals) => vals.map((v) => (v == null ? "" : "$" + v.toFixed(Math.abs(v) < 1 ? 3 : Math.abs(v) < 10 ? 2 : 0)));
+    const usd = (u, vals) => vals.map((v) => (v == null ? "" : v === 0 ? "$0" : "$" + v.toFixed(Math.abs(v) < 1 ? 3 : Math.abs(v) < 10 ? 2 : 0)));
     draw("chart-agents", xs, poolSeries("agents", "desired", ["agents", "desired"]));
     draw("chart-cpus", xs, poolSeries("cpus_allocated", "cpus", ["allocated", "offered"]));
     draw("chart-apps", xs, fieldSeries("apps", [["awake", "awake"], ["asleep", "asleep"], ["waking", "waking"]]));

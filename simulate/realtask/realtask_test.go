@@ -136,10 +136,10 @@ func get(url string) error {
 // on how fast it is.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+			t.Fatal("condition not met within 60s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/marmot-project/marmot/cloud"
+)
+
+// The Marathon app definition in deploy/ runs the binary with flags it has, checks the endpoints it
+// serves, and keeps the autoscaler off the agents it drains.
+func TestMarathonAppDefinition(t *testing.T) {
+	var app struct {
+		ID           string
+		Cmd          string
+		Instances    int
+		Labels       map[string]string
+		Constraints  [][]string
+		HealthChecks []struct {
+			Protocol string
+			Path     string
+		}
+		ReadinessChecks []struct{ Path string }
+		UpgradeStrategy struct {
+			MinimumHealthCapacity float64
+			MaximumOverCapacity   float64
+		}
+		Env map[string]string
+	}
+	data, err := os.ReadFile("../../deploy/autoscaler.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&app); err != nil {
+		t.Fatal(err)
+	}
+	var help bytes.Buffer
+	run(t.Context(), []string{"--help"}, io.Discard, &help, env{})
+	for _, flag := range regexp.MustCompile(`--[a-z-]+`).FindAllString(app.Cmd, -1) {
+		if !strings.Contains(help.String(), "  "+flag+" ") && !strings.Contains(help.String(), "  "+flag+"\n") {
+			t.Errorf("the app's command uses %s, which the autoscaler does not have", flag)
+		}
+	}
+	for _, flag := range []string{"--mesos-url", "--marathon-url", "--policy", "--listen"} {
+		if !strings.Contains(app.Cmd, flag) {
+			t.Errorf("the app's command lacks %s", flag)
+		}
+	}
+	if len(app.HealthChecks) != 1 || app.HealthChecks[0].Path != "/healthz" || len(app.ReadinessChecks) != 1 || app.ReadinessChecks[0].Path != "/readyz" {
+		t.Errorf("checks: %+v %+v", app.HealthChecks, app.ReadinessChecks)
+	}
+	if app.Instances != 1 || app.UpgradeStrategy.MaximumOverCapacity != 0 || app.UpgradeStrategy.MinimumHealthCapacity != 0 {
+		t.Errorf("two autoscalers could run at once: instances %d, upgrade %+v", app.Instances, app.UpgradeStrategy)
+	}
+	if app.Labels["marmot.protect"] != "true" || app.Env["AWS_REGION"] == "" {
+		t.Errorf("labels %v, env %v", app.Labels, app.Env)
+	}
+}
+
+// The IAM policy in deploy/ allows every AWS call the autoscaler makes.
+func TestIAMPolicyAllowsEveryCall(t *testing.T) {
+	needs := map[string][]string{ // the cloud.Provider calls the loop makes, and the AWS actions behind each
+		cloud.CallGroups:                {"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"},
+		cloud.CallActivities:            {"autoscaling:DescribeScalingActivities"},
+		cloud.CallInstances:             {"ec2:DescribeInstances"},
+		cloud.CallSetDesiredCapacity:    {"autoscaling:SetDesiredCapacity"},
+		cloud.CallTerminateInstance:     {"autoscaling:TerminateInstanceInAutoScalingGroup"},
+		cloud.CallSetInstanceProtection: {"autoscaling:SetInstanceProtection"},
+		cloud.CallSetInstanceTags:       {"ec2:CreateTags"},
+		cloud.CallDeleteInstanceTags:    {"ec2:DeleteTags"},
+	}
+	var doc struct {
+		Statement []struct {
+			Effect string
+			Action []string
+		}
+	}
+	data, err := os.ReadFile("../../deploy/autoscaler-iam-policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var allowed []string
+	for _, s := range doc.Statement {
+		if s.Effect == "Allow" {
+			allowed = append(allowed, s.Action...)
+		}
+	}
+	for call, actions := range needs {
+		for _, a := range actions {
+			if !slices.Contains(allowed, a) {
+				t.Errorf("%s needs %s, which the policy does not allow", call, a)
+			}
+		}
+	}
+}

@@ -7,91 +7,20 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/marmot-project/marmot/hibernator/daemontest"
 	"github.com/marmot-project/marmot/policy"
 )
 
-// lookBinary finds a daemon in PATH or in /usr/sbin, where Debian puts them, or skips the test.
-func lookBinary(t *testing.T, name string) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skipf("-short: not starting %s", name)
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if p := "/usr/sbin/" + name; fileExists(p) {
-		return p
-	}
-	t.Skipf("%s is not installed (apt-get install %s)", name, name)
-	return ""
-}
-
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startDaemon runs a foreground daemon until the test ends.
-func startDaemon(t *testing.T, bin string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(bin), out)
-		}
-	})
-	return cmd
-}
-
-// eventually retries f until it succeeds or a generous deadline passes: the daemons run on a shared,
-// noisy machine, so no step may assume how fast they are.
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func get(t *testing.T, url, host, userAgent string) int {
 	t.Helper()
@@ -113,7 +42,7 @@ func get(t *testing.T, url, host, userAgent string) int {
 }
 
 func TestRealHAProxyStats(t *testing.T) {
-	bin := lookBinary(t, "haproxy")
+	bin := daemontest.Binary(t, "haproxy")
 	release := make(chan struct{})
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/stream" {
@@ -130,7 +59,7 @@ func TestRealHAProxyStats(t *testing.T) {
 	defer app.Close()
 	defer close(release)
 
-	front, stats := freePort(t), freePort(t)
+	front, stats := daemontest.Port(t), daemontest.Port(t)
 	backend := MarathonLBBackend("/web/frontend", 10000)
 	cfg := fmt.Sprintf(`global
   maxconn 256
@@ -152,12 +81,12 @@ backend %s
   server 127_0_0_1_%d %s
 backend idle_app_10001
   server 127_0_0_1_1 127.0.0.1:1
-`, stats, front, backend, backend, freePort(t), strings.TrimPrefix(app.URL, "http://"))
+`, stats, front, backend, backend, daemontest.Port(t), strings.TrimPrefix(app.URL, "http://"))
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startDaemon(t, bin, "-db", "-f", path)
+	daemontest.Start(t, bin, "-db", "-f", path)
 
 	src, err := NewHAProxyStats(HAProxyStatsConfig{
 		URL:      fmt.Sprintf("http://127.0.0.1:%d/haproxy?stats;csv", stats),
@@ -168,7 +97,7 @@ backend idle_app_10001
 	}
 	ctx := context.Background()
 	var r TrafficReport
-	eventually(t, "haproxy stats", func() error { r, err = src.Traffic(ctx, time.Now()); return err })
+	daemontest.Eventually(t, "haproxy stats", func() error { r, err = src.Traffic(ctx, time.Now()); return err })
 	if s, ok := r.Backends[backend]; !ok || s.Requests != 0 || !s.Last.IsZero() {
 		t.Fatalf("before any request: %+v (%v)", s, r.Backends)
 	}
@@ -203,7 +132,7 @@ backend idle_app_10001
 			resp.Body.Close()
 		}
 	}()
-	eventually(t, "an open session", func() error {
+	daemontest.Eventually(t, "an open session", func() error {
 		now := time.Now()
 		r, err := src.Traffic(ctx, now)
 		if err != nil {
@@ -217,9 +146,9 @@ backend idle_app_10001
 }
 
 func TestRealNginxAccessLog(t *testing.T) {
-	bin := lookBinary(t, "nginx")
+	bin := daemontest.Binary(t, "nginx")
 	dir := t.TempDir()
-	port := freePort(t)
+	port := daemontest.Port(t)
 	logPath := filepath.Join(dir, "marmot.log")
 	// As root, nginx's workers run as nobody, who cannot reopen a log in the test's private temp dir
 	// after a rotation (they would go on writing the renamed file).
@@ -253,7 +182,7 @@ http {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	nginx := startDaemon(t, bin, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log"))
+	nginx := daemontest.Start(t, bin, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log"))
 
 	p, err := policy.LoadHibernationPolicy([]byte(`traffic: {ignore_paths: [/health], ignore_user_agents: ["kube-probe/*"]}`))
 	if err != nil {
@@ -263,7 +192,7 @@ http {
 	defer src.Close()
 	ctx := context.Background()
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	eventually(t, "nginx up and its log open", func() error {
+	daemontest.Eventually(t, "nginx up and its log open", func() error {
 		if _, err := src.Traffic(ctx, time.Now()); err != nil {
 			return err
 		}
@@ -296,7 +225,7 @@ http {
 	requests("Shop.Example.com", 3)
 	get(t, url+"/health", "shop.example.com", "")
 	get(t, url+"/", "shop.example.com", "kube-probe/1.29") // both ignored, as are the startup probes
-	eventually(t, "the first requests", seen(map[string]uint64{"shop.example.com": 3}))
+	daemontest.Eventually(t, "the first requests", seen(map[string]uint64{"shop.example.com": 3}))
 
 	// Rename rotation as logrotate does it: rename, requests that still go to the old file, USR1.
 	if err := os.Rename(logPath, logPath+".1"); err != nil {
@@ -306,21 +235,21 @@ http {
 	if err := nginx.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "nginx reopening its log", func() error {
+	daemontest.Eventually(t, "nginx reopening its log", func() error {
 		if !fileExists(logPath) {
 			return fmt.Errorf("%s not recreated", logPath)
 		}
 		return nil
 	})
 	requests("api.example.com", 4)
-	eventually(t, "requests across the rotation", seen(map[string]uint64{"shop.example.com": 5, "api.example.com": 4}))
+	daemontest.Eventually(t, "requests across the rotation", seen(map[string]uint64{"shop.example.com": 5, "api.example.com": 4}))
 
 	// copytruncate: copy, truncate in place; nginx goes on writing at the new end.
 	if err := os.Truncate(logPath, 0); err != nil {
 		t.Fatal(err)
 	}
 	requests("api.example.com", 2)
-	eventually(t, "requests after a truncation", seen(map[string]uint64{"api.example.com": 6}))
+	daemontest.Eventually(t, "requests after a truncation", seen(map[string]uint64{"api.example.com": 6}))
 	st := src.Stats()
 	if st.Ignored < 2 || st.Malformed != 0 || st.Rotations != 1 || st.Truncations != 1 {
 		t.Errorf("stats %+v", st)

@@ -22,30 +22,8 @@ import (
 	"time"
 
 	"github.com/marmot-project/marmot/hibernator"
+	"github.com/marmot-project/marmot/hibernator/daemontest"
 )
-
-// daemonPath finds haproxy or nginx, or skips the test.
-func daemonPath(t *testing.T, name string) string {
-	t.Helper()
-	for _, p := range []string{name, "/usr/sbin/" + name} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	t.Skipf("%s is not installed (scripts/install-test-deps.sh installs it)", name)
-	return ""
-}
-
-// loopbackAddr returns a free loopback address.
-func loopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // lbRoute is one app's service port as the load balancers serve it.
 type lbRoute struct {
@@ -74,15 +52,15 @@ const generationHost = "generation.lb.test"
 func startBalancers(t *testing.T, marathonURL, activatorAddr, statusAddr string) *balancers {
 	b := &balancers{
 		t: t, dir: t.TempDir(), marathon: marathonURL, activatorAddr: activatorAddr, statusAddr: statusAddr,
-		httpAddr: loopbackAddr(t), statsAddr: loopbackAddr(t), nginxAddr: loopbackAddr(t), backends: map[int][]string{},
+		httpAddr: daemontest.Addr(t), statsAddr: daemontest.Addr(t), nginxAddr: daemontest.Addr(t), backends: map[int][]string{},
 	}
 	b.logPath = filepath.Join(b.dir, "marmot.log")
-	haproxy, nginx := daemonPath(t, "haproxy"), daemonPath(t, "nginx")
+	haproxy, nginx := daemontest.Binary(t, "haproxy"), daemontest.Binary(t, "nginx")
 	if err := b.sync(); err != nil {
 		t.Fatal(err)
 	}
-	b.haproxy = b.start(haproxy, "-W", "-db", "-f", filepath.Join(b.dir, "haproxy.cfg"))
-	b.nginx = b.start(nginx, "-p", b.dir, "-c", filepath.Join(b.dir, "nginx.conf"), "-e", filepath.Join(b.dir, "error.log"))
+	b.haproxy = daemontest.Start(t, haproxy, "-W", "-db", "-f", filepath.Join(b.dir, "haproxy.cfg"))
+	b.nginx = daemontest.Start(t, nginx, "-p", b.dir, "-c", filepath.Join(b.dir, "nginx.conf"), "-e", filepath.Join(b.dir, "error.log"))
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -101,30 +79,6 @@ func startBalancers(t *testing.T, marathonURL, activatorAddr, statusAddr string)
 	t.Cleanup(func() { close(stop); <-done })
 	b.waitGeneration(1)
 	return b
-}
-
-func (b *balancers) start(bin string, args ...string) *exec.Cmd {
-	cmd := exec.Command(bin, args...)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if b.t.Failed() {
-			b.t.Logf("%s output:\n%s", filepath.Base(bin), out)
-		}
-	})
-	return cmd
 }
 
 // routes reads Marathon as marathon-lb does: apps with a vhost and their running tasks.
@@ -259,7 +213,7 @@ func (b *balancers) writeConfigs(routes []lbRoute, gen int) error {
 // waitGeneration waits until both load balancers serve a config of at least generation gen.
 func (b *balancers) waitGeneration(gen int) {
 	b.t.Helper()
-	eventually(b.t, fmt.Sprintf("load balancers on config %d", gen), func() error {
+	daemontest.Eventually(b.t, fmt.Sprintf("load balancers on config %d", gen), func() error {
 		for _, lb := range []string{b.httpAddr, b.nginxAddr} {
 			if g := b.generation(lb); g < gen {
 				return fmt.Errorf("%s serves config %d", lb, g)
@@ -285,7 +239,7 @@ func (b *balancers) generation(addr string) int {
 // waitBackend waits until both load balancers serve a config in which app has a backend, or has none.
 func (b *balancers) waitBackend(app string, want bool) {
 	b.t.Helper()
-	eventually(b.t, fmt.Sprintf("load balancers with a backend for %s: %v", app, want), func() error {
+	daemontest.Eventually(b.t, fmt.Sprintf("load balancers with a backend for %s: %v", app, want), func() error {
 		for _, lb := range []string{b.httpAddr, b.nginxAddr} {
 			g := b.generation(lb)
 			b.mu.Lock()

@@ -7,7 +7,6 @@ package main
 // times, deployments and the state labels all agree. Skipped with -short or without haproxy or nginx.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marmot-project/marmot/hibernator/daemontest"
 	"github.com/marmot-project/marmot/policy"
 	"github.com/marmot-project/marmot/simulate"
 	"github.com/marmot-project/marmot/simulate/serve"
@@ -44,41 +44,6 @@ func (c *skewClock) Advance(d time.Duration) {
 	c.offset += d
 }
 
-// eventually retries f until it succeeds or a generous deadline passes: nothing here may assume how
-// fast a shared machine is.
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-// lockedBuffer collects a hibernator's logs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // hibernatorProcess is one run of the hibernator, as a process would be.
 type hibernatorProcess struct {
 	cancel context.CancelFunc
@@ -93,7 +58,7 @@ type cluster struct {
 	marathon    []string
 	lb          *balancers
 	listen, act string
-	logs        *lockedBuffer
+	logs        *daemontest.Buffer
 	puts        *putCounter
 	client      *http.Client
 }
@@ -115,12 +80,9 @@ func (p *putCounter) get(app string) int {
 }
 
 func newCluster(t *testing.T) *cluster {
-	if testing.Short() {
-		t.Skip("-short: no end-to-end test")
-	}
-	daemonPath(t, "haproxy")
-	daemonPath(t, "nginx")
-	c := &cluster{t: t, clock: &skewClock{}, logs: &lockedBuffer{}, listen: loopbackAddr(t), act: loopbackAddr(t),
+	daemontest.Binary(t, "haproxy")
+	daemontest.Binary(t, "nginx")
+	c := &cluster{t: t, clock: &skewClock{}, logs: &daemontest.Buffer{}, listen: daemontest.Addr(t), act: daemontest.Addr(t),
 		puts: &putCounter{n: map[string]int{}}}
 	sc, err := simulate.LoadScenario("small")
 	if err != nil {
@@ -251,7 +213,7 @@ func (c *cluster) app(id string) simulate.App {
 // asleep waits until the hibernator has put app to sleep with the instance count given.
 func (c *cluster) asleep(app string, instances int) {
 	c.t.Helper()
-	eventually(c.t, app+" asleep", func() error {
+	daemontest.Eventually(c.t, app+" asleep", func() error {
 		a := c.app(app)
 		if a.Instances != 0 || a.Labels[policy.LabelHibernatedInstances] != fmt.Sprint(instances) || a.Labels[policy.LabelHibernatedAt] == "" {
 			return fmt.Errorf("instances %d, labels %v", a.Instances, a.Labels)
@@ -267,7 +229,7 @@ func (c *cluster) sleepAgain(app string, idle time.Duration) {
 	// The traffic sources must see the last requests before time jumps: a source dates what it finds
 	// at the time it reads it.
 	now := c.clock.Now()
-	eventually(c.t, "a reconcile after the last request", func() error { return c.statusObservedAfter(now) })
+	daemontest.Eventually(c.t, "a reconcile after the last request", func() error { return c.statusObservedAfter(now) })
 	c.clock.Advance(idle + time.Minute)
 	c.asleep(app, 1)
 }
@@ -275,7 +237,7 @@ func (c *cluster) sleepAgain(app string, idle time.Duration) {
 // awake checks that app runs its remembered instance count, without state labels.
 func (c *cluster) awake(app string, instances int) {
 	c.t.Helper()
-	eventually(c.t, app+" awake", func() error {
+	daemontest.Eventually(c.t, app+" awake", func() error {
 		a := c.app(app)
 		if a.Instances != instances || a.Labels[policy.LabelHibernatedInstances] != "" || a.Labels[policy.LabelHibernatedAt] != "" {
 			return fmt.Errorf("instances %d, labels %v", a.Instances, a.Labels)
@@ -425,7 +387,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		send("held")
 		// The wake's PUT is done and the task is starting (the app takes 2 s): restart now.
-		eventually(t, "the wake under way", func() error {
+		daemontest.Eventually(t, "the wake under way", func() error {
 			if a := c.app(docs); a.Instances != 1 {
 				return fmt.Errorf("instances %d", a.Instances)
 			}
@@ -453,7 +415,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("an app without the label is never touched", func(t *testing.T) {
 		c.clock.Advance(time.Hour)
 		now := c.clock.Now()
-		eventually(t, "a reconcile after the hour", func() error { return c.statusObservedAfter(now) })
+		daemontest.Eventually(t, "a reconcile after the hour", func() error { return c.statusObservedAfter(now) })
 		after := c.app(frontend)
 		if n := c.puts.get(frontend); n != 0 || after.Instances != frontendBefore.Instances || !maps.Equal(after.Labels, frontendBefore.Labels) {
 			t.Fatalf("%s: %d PUTs, instances %d→%d, labels %v→%v", frontend, n, frontendBefore.Instances, after.Instances, frontendBefore.Labels, after.Labels)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/marmot-project/marmot/hibernator"
+	"github.com/marmot-project/marmot/hibernator/daemontest"
 	"github.com/marmot-project/marmot/marathon"
 	"github.com/marmot-project/marmot/policy"
 	"github.com/marmot-project/marmot/simulate"
@@ -156,9 +157,9 @@ func TestGlueGivesTheHibernatorMarathon(t *testing.T) {
 }
 
 // daemonUnderTest runs the hibernator in-process against c until the test ends.
-func daemonUnderTest(t *testing.T, c *serve.Cluster, hup chan os.Signal, extra ...string) (status, activator string, logs *lockedBuffer) {
+func daemonUnderTest(t *testing.T, c *serve.Cluster, hup chan os.Signal, extra ...string) (status, activator string, logs *daemontest.Buffer) {
 	t.Helper()
-	status, activator, logs = loopbackAddr(t), loopbackAddr(t), &lockedBuffer{}
+	status, activator, logs = daemontest.Addr(t), daemontest.Addr(t), &daemontest.Buffer{}
 	args := append([]string{"--marathon-url", strings.Join(c.MarathonURL, ","), "--listen", status, "--activator-listen", activator,
 		"--interval", "200ms", "--recheck-after", "10ms"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -170,7 +171,7 @@ func daemonUnderTest(t *testing.T, c *serve.Cluster, hup chan os.Signal, extra .
 			t.Errorf("hibernator exited with %d:\n%s", code, logs)
 		}
 	})
-	eventually(t, "ready", func() error {
+	daemontest.Eventually(t, "ready", func() error {
 		resp, err := http.Get("http://" + status + "/readyz")
 		if err != nil {
 			return err
@@ -217,13 +218,13 @@ func TestSIGHUPReloadsThePolicyAndABadOneKeepsTheLastGood(t *testing.T) {
 	}
 	write("idle: {default: 1s}\n")
 	hup <- nil
-	eventually(t, "the bad policy refused", reloads("error", 1))
+	daemontest.Eventually(t, "the bad policy refused", reloads("error", 1))
 	if !strings.Contains(logs.String(), "idle.default") {
 		t.Errorf("the reload error does not name the field:\n%s", logs)
 	}
 	write("idle: {default: 2h}\n")
 	hup <- nil
-	eventually(t, "the good policy loaded", reloads("ok", 1))
+	daemontest.Eventually(t, "the good policy loaded", reloads("ok", 1))
 }
 
 func TestDryRunChangesNothingAndTheActivatorSaysSo(t *testing.T) {

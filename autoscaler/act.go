@@ -218,11 +218,13 @@ func (a *actuator) record(act Action) Action {
 	if len(act.Calls) > 0 {
 		fields = append(fields, zap.Strings("calls", act.Calls))
 	}
-	switch act.Result {
-	case ResultFailed:
+	switch {
+	case act.Result == ResultFailed:
 		a.log.Warn("action failed", append(fields, zap.String("error", act.Error))...)
-	case ResultDone:
+	case act.Result == ResultDone:
 		a.log.Info("action done", fields...)
+	case act.Kind == ActionProtect:
+		a.log.Debug("action not taken", fields...) // a dry run would repeat it every reconcile
 	default:
 		a.log.Info("action not taken", fields...)
 	}

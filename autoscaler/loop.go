@@ -284,8 +284,8 @@ func (l *Loop) SetPolicy(pol *policy.AutoscalerPolicy) error {
 
 // ReloadPolicy puts the policy load returns in force (load reads and validates a policy file, for
 // example). When load fails the last good policy stays in force: the error (every problem with its
-// field path) is logged, counted in marmot_autoscaler_policy_reloads_total{result="error"}, shown in
-// /status, and returned.
+// field path) is counted in marmot_autoscaler_policy_reloads_total{result="error"}, shown in /status,
+// and returned for the caller to log.
 func (l *Loop) ReloadPolicy(load func() (*policy.AutoscalerPolicy, error)) error {
 	pol, err := load()
 	if err == nil {
@@ -300,12 +300,10 @@ func (l *Loop) ReloadPolicy(load func() (*policy.AutoscalerPolicy, error)) error
 	if err != nil {
 		l.metrics.policyReloads.WithLabelValues("error").Inc()
 		l.metrics.policyOK.Set(0)
-		l.log.Error("new policy refused, the last good one stays in force", zap.Error(err))
 		return err
 	}
 	l.metrics.policyReloads.WithLabelValues("ok").Inc()
 	l.metrics.policyOK.Set(1)
-	l.log.Info("policy reloaded", zap.Int("pools", len(pol.Pools)))
 	return nil
 }
 

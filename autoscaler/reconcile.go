@@ -70,6 +70,12 @@ func (l *Loop) Reconcile(ctx context.Context, trigger Trigger) Report {
 	rep.Planned = true
 	plans := l.planAll(pol, obs)
 	unconfirmed := l.recheck(ctx, pol, &obs, &plans)
+	for pool := range l.states {
+		if pol.Pool(pool) == nil {
+			delete(l.states, pool) // the pool left the policy
+			delete(l.recent, pool)
+		}
+	}
 	for i := range pol.Pools {
 		pp := &pol.Pools[i]
 		pr := l.actOn(ctx, pol, pp, obs, plans[pp.Name], unconfirmed)
@@ -156,6 +162,9 @@ func terminations(plans map[string]planned) map[string]bool {
 // the actions that did not happen.
 func (l *Loop) actOn(ctx context.Context, pol *policy.AutoscalerPolicy, pp *policy.PoolPolicy, obs *observation, p planned, unconfirmed map[string]bool) PoolReport {
 	a := newActuator(ctx, l, pol, pp, obs, unconfirmed)
+	l.log.Debug("planned", zap.String("pool", pp.Name), zap.Stringer("frozen", p.plan.Frozen),
+		zap.Int("new_agents", p.plan.ScaleUp.NewAgents), zap.Int("waiting_counted", p.plan.ScaleUp.Counted),
+		zap.Int("drains", len(p.plan.Drains)), zap.Int("agents", len(p.plan.Agents)))
 	a.run(&p.plan)
 	l.states[pp.Name] = settle(p.prev, p.plan, a.actions)
 	l.metrics.observePool(pp.Name, obs.pools[pp.Name], &p.plan, a.actions, l.now())

@@ -195,7 +195,7 @@ func (d *daemon) serve(ctx context.Context) error {
 }
 
 // reloads puts a new policy in force on every SIGHUP; one that does not load leaves the last good
-// one in force (the loop logs and counts it).
+// one in force (the loop counts it and shows it in /status).
 func (d *daemon) reloads(ctx context.Context) {
 	for {
 		select {
@@ -204,8 +204,10 @@ func (d *daemon) reloads(ctx context.Context) {
 		case <-d.env.hup:
 		}
 		err := d.loop.ReloadPolicy(func() (*policy.AutoscalerPolicy, error) { return loadPolicy(d.cfg.policyFile) })
-		if err == nil {
-			d.log.Info("SIGHUP: policy reloaded", zap.String("file", d.cfg.policyFile))
+		if err != nil {
+			d.log.Error("SIGHUP: the new policy is refused; the last good one stays in force", zap.String("file", d.cfg.policyFile), zap.Error(err))
+			continue
 		}
+		d.log.Info("SIGHUP: policy reloaded", zap.String("file", d.cfg.policyFile))
 	}
 }

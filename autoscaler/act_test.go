@@ -438,3 +438,43 @@ func TestStaleSourceFreezesThePool(t *testing.T) {
 	}
 	w.wantCalls()
 }
+
+const twoPools = `
+drain_mode: maintenance
+pools:
+  - name: default
+    scale_up: {cooldown: 0s}
+    health: {max_data_age: 10m}
+  - name: batch
+    scale_up: {cooldown: 0s}
+    health: {max_data_age: 10m}
+`
+
+func TestPoolsArePlannedApart(t *testing.T) {
+	w := newWorld(t, twoPools, threeAgents)
+	w.cloud.AddGroup(cloud.Group{Name: "asg-batch", Pool: "batch", Min: 0, Max: 5, Desired: 1, InstanceType: "m5.xlarge",
+		Instances: []cloud.Instance{{ID: "i-b1", PrivateIP: "10.1.0.1", Tags: map[string]string{}}}})
+	w.mesos.agents = append(w.mesos.agents, policy.Agent{ID: "agent-b1", Hostname: "b1", IP: "10.1.0.1", Pool: "batch", Total: m5xlarge, Active: true})
+	// The app is pinned to the batch pool: only batch grows for it, by one agent for the instance the
+	// empty batch agent cannot hold and one more to stay under the target utilization.
+	job := waiting("/batch/job", 2, 3.5)
+	job.Constraints = [][]string{{"pool", "CLUSTER", "batch"}}
+	w.marathon.setQueue(job)
+	rep := w.reconcile()
+	if len(rep.Pools) != 2 {
+		t.Fatalf("%d pools planned", len(rep.Pools))
+	}
+	for _, p := range rep.Pools {
+		ups := actionsOf(Report{Pools: []PoolReport{p}}, ActionScaleUp)
+		switch p.Pool {
+		case "default":
+			if len(ups) != 0 || len(p.Plan.Agents) != 3 {
+				t.Errorf("default: scale-ups %+v, %d agents", ups, len(p.Plan.Agents))
+			}
+		case "batch":
+			if len(ups) != 1 || ups[0].Group != "asg-batch" || ups[0].Desired != 3 || len(p.Plan.Agents) != 1 {
+				t.Errorf("batch: scale-ups %+v, %d agents", ups, len(p.Plan.Agents))
+			}
+		}
+	}
+}

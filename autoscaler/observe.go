@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -70,7 +71,6 @@ func (c *sourceCache) staleGroups(pool string) {
 type groupActivity struct {
 	since   time.Time // where the next look starts (cloud time)
 	failure policy.LaunchFailure
-	fetched time.Time // our clock
 }
 
 func newSourceCache() *sourceCache {
@@ -131,7 +131,7 @@ func (l *Loop) observe(ctx context.Context, pol *policy.AutoscalerPolicy, mode r
 	if readApps {
 		wg.Go(func() { apps, appsErr = l.marathon.Apps(ctx) })
 	}
-	groups := make([]cachedGroups, len(pol.Pools))
+	groups := make([]groupsRead, len(pol.Pools))
 	for i := range pol.Pools {
 		wg.Go(func() { groups[i], poolErrs[i] = l.readGroups(ctx, &pol.Pools[i], mode.fresh) })
 	}
@@ -157,7 +157,8 @@ func (l *Loop) observe(ctx context.Context, pol *policy.AutoscalerPolicy, mode r
 	}
 	for i := range pol.Pools {
 		if note("cloud "+pol.Pools[i].Name, poolErrs[i]) {
-			l.cache.groups[pol.Pools[i].Name] = groups[i]
+			l.cache.groups[pol.Pools[i].Name] = groups[i].cachedGroups
+			maps.Copy(l.cache.launch, groups[i].launch)
 		}
 	}
 	err := errors.Join(errs...)
@@ -181,12 +182,19 @@ func indexApps(apps []App) map[string]App {
 	return out
 }
 
+// groupsRead is what readGroups learned of one pool: its groups, and what their activities say.
+type groupsRead struct {
+	cachedGroups
+	launch map[string]groupActivity
+}
+
 // readGroups reads a pool's groups (by name when the policy lists them, else by the marmot:pool
-// tag), and the scaling activities of those that may have a launch in flight.
-func (l *Loop) readGroups(ctx context.Context, pp *policy.PoolPolicy, fresh bool) (cachedGroups, error) {
+// tag), and the scaling activities of those that may have a launch in flight. It runs alongside the
+// other pools' reads, so it only reads the cache; the caller keeps what it returns.
+func (l *Loop) readGroups(ctx context.Context, pp *policy.PoolPolicy, fresh bool) (groupsRead, error) {
 	last, cached := l.cache.groups[pp.Name]
 	if cached && !fresh && !last.stale && l.now().Sub(last.at) < cloudMaxAge {
-		return last, nil
+		return groupsRead{cachedGroups: last}, nil
 	}
 	q := cloud.GroupQuery{Names: pp.ASGs}
 	if len(pp.ASGs) == 0 {
@@ -195,19 +203,24 @@ func (l *Loop) readGroups(ctx context.Context, pp *policy.PoolPolicy, fresh bool
 	at := l.now()
 	groups, err := l.cloud.Groups(ctx, q)
 	if err != nil {
-		return cachedGroups{}, err
+		return groupsRead{}, err
 	}
 	for _, name := range pp.ASGs {
 		if !hasGroup(groups, name) {
 			l.log.Warn("auto scaling group of the policy not found", zap.String("pool", pp.Name), zap.String("group", name))
 		}
 	}
+	read := groupsRead{cachedGroups: cachedGroups{groups: groups, at: at}, launch: map[string]groupActivity{}}
 	for _, g := range groups {
-		if err := l.readActivities(ctx, g, fresh); err != nil {
-			return cachedGroups{}, err
+		st, changed, err := l.readActivities(ctx, g, fresh)
+		if err != nil {
+			return groupsRead{}, err
+		}
+		if changed {
+			read.launch[g.Name] = st
 		}
 	}
-	return cachedGroups{groups: groups, at: at}, nil
+	return read, nil
 }
 
 func hasGroup(groups []cloud.Group, name string) bool {
@@ -227,7 +240,7 @@ const activityLookback = time.Hour
 // cluster-autoscaler #4489 fixed. The activities are read when the group is short of its desired
 // capacity (a launch is in flight or failing), on every fresh reconcile, and from where the last look
 // left off.
-func (l *Loop) readActivities(ctx context.Context, g cloud.Group, fresh bool) error {
+func (l *Loop) readActivities(ctx context.Context, g cloud.Group, fresh bool) (st groupActivity, read bool, err error) {
 	st, seen := l.cache.launch[g.Name]
 	live := 0
 	for _, in := range g.Instances {
@@ -236,14 +249,14 @@ func (l *Loop) readActivities(ctx context.Context, g cloud.Group, fresh bool) er
 		}
 	}
 	if seen && !fresh && live >= g.Desired {
-		return nil
+		return st, false, nil
 	}
 	if !seen {
 		st.since = l.now().Add(-activityLookback)
 	}
 	acts, err := l.cloud.Activities(ctx, g.Name, st.since)
 	if err != nil {
-		return err
+		return st, false, err
 	}
 	// The next look starts at the oldest activity still in progress (it may yet fail), else at the
 	// newest one: both are the cloud's own times, so clock skew does not lose an activity.
@@ -265,9 +278,8 @@ func (l *Loop) readActivities(ctx context.Context, g cloud.Group, fresh bool) er
 			}
 		}
 	}
-	st.since, st.fetched = next, l.now()
-	l.cache.launch[g.Name] = st
-	return nil
+	st.since = next
+	return st, true, nil
 }
 
 // buildPools builds every pool's snapshot from the observation: its agents (by their pool

@@ -73,14 +73,19 @@ func (d *plannerDecider) decide(obs *observation) {
 		}
 		jobs = append(jobs, &job{pp: pp, st: st, hash: po.hash, snap: snap})
 	}
-	// Pools are planned in parallel: PlanPool is pure, and the snapshots share only read-only data.
+	// Pools are planned on two goroutines: PlanPool is pure, and the snapshots share only read-only
+	// data. Two, not one per pool: on two cores more would only add wake-ups.
+	plan := func(js []*job) {
+		for _, j := range js {
+			j.plan = policy.PlanPool(j.snap, *j.pp, j.st.state, obs.at)
+		}
+	}
+	half := len(jobs) / 2
 	var wg sync.WaitGroup
-	for _, j := range jobs[min(1, len(jobs)):] {
-		wg.Go(func() { j.plan = policy.PlanPool(j.snap, *j.pp, j.st.state, obs.at) })
+	if half > 0 {
+		wg.Go(func() { plan(jobs[:half]) })
 	}
-	if len(jobs) > 0 {
-		jobs[0].plan = policy.PlanPool(jobs[0].snap, *jobs[0].pp, jobs[0].st.state, obs.at)
-	}
+	plan(jobs[half:])
 	wg.Wait()
 	for _, j := range jobs {
 		d.plans.Plans++

@@ -70,18 +70,20 @@ type observer struct {
 	protection map[string]policy.ProtectionPolicy
 	protected  map[string]map[string]policy.App
 	protectGen map[string]uint64 // by pool: bumped when its protected apps change
-	usage      []cost.Usage      // by (app, pool), in a stable order; the cost state's Usage
-	usageTasks []int
-	usageAt    map[usageKey]int
-	stamp      uint64
-	seed       maphash.Seed
-	shapes     map[string]policy.Resources
-	patterns   map[string]*regexp.Regexp
-	bufs       map[string]*poolBufs
-	instances  []cost.Instance
-	agentSlots []*agentCache // by the World's agent order
-	agentSeq   uint64
-	groups     map[string]*groupCache
+	// candidateIDs are the apps opted in to hibernation, sorted.
+	candidateIDs []string
+	usage        []cost.Usage // by (app, pool), in a stable order; the cost state's Usage
+	usageTasks   []int
+	usageAt      map[usageKey]int
+	stamp        uint64
+	seed         maphash.Seed
+	shapes       map[string]policy.Resources
+	patterns     map[string]*regexp.Regexp
+	bufs         map[string]*poolBufs
+	instances    []cost.Instance
+	agentSlots   []*agentCache // by the World's agent order
+	agentSeq     uint64
+	groups       map[string]*groupCache
 }
 
 // groupCache is what a group's instances looked like last minute, reused while they stay the same.
@@ -145,6 +147,7 @@ func newObserver(candidates map[string]bool, teamLabel string, types []simulate.
 	for _, t := range types {
 		o.shapes[t.Name] = policy.Resources{CPUs: t.CPUs, Mem: t.MemMiB, Disk: t.DiskMiB, GPUs: t.GPUs}
 	}
+	o.candidateIDs = sortedKeys(candidates)
 	o.protection = map[string]policy.ProtectionPolicy{}
 	for _, pp := range pools {
 		o.protection[pp.Name] = pp.Protection
@@ -470,7 +473,37 @@ func res(r simulate.Resources) policy.Resources {
 
 // observeApps keeps every app's labels (for protection and chargeback) and reads the hibernation
 // candidates.
+//
+// In a replay only the replay itself changes labels, and only those of the opted-in apps (sleeping,
+// waking, the instance series of a sleeping app); no app comes or goes. So the opted-in apps are read
+// every minute and the others, for their labels, every appsEvery minutes: a look at 2,000 apps a
+// minute is a noticeable part of a month's replay, and a test compares the result with a fresh read
+// every minute.
 func (o *observer) observeApps(v *simulate.View, obs *observation) {
+	if o.stamp%appsEvery != 1 {
+		for _, id := range o.candidateIDs {
+			c := o.apps[id]
+			a, ok := v.App(id)
+			if c == nil || !ok || c.app != a {
+				o.observeAllApps(v, obs) // something came or went after all
+				return
+			}
+			c.stamp = o.stamp
+			if !c.config.Equal(a.LastConfigChangeAt) {
+				o.relabel(c, a)
+			}
+			o.observeCandidate(obs, c, a)
+		}
+		return
+	}
+	o.observeAllApps(v, obs)
+}
+
+// appsEvery is how often, in minutes, every app's labels are read.
+const appsEvery = 15
+
+func (o *observer) observeAllApps(v *simulate.View, obs *observation) {
+	clear(obs.apps)
 	i := 0
 	v.EachApp(func(a *simulate.App) {
 		var c *appCache

@@ -98,10 +98,12 @@ type daemon struct {
 	current   *currentPolicy
 	loop      *hibernator.Loop
 	activator *hibernator.Activator
-	metrics   *hibernator.LoopMetrics
-	nginx     []*hibernator.NginxAccessLog
-	status    net.Listener
-	act       net.Listener
+	// activatorHandler is the activator as its server runs it.
+	activatorHandler http.Handler
+	metrics          *hibernator.LoopMetrics
+	nginx            []*hibernator.NginxAccessLog
+	status           net.Listener
+	act              net.Listener
 }
 
 func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
@@ -131,9 +133,9 @@ func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
 
 	d.metrics = hibernator.NewLoopMetrics(d.reg)
 	waker := hibernator.NewMarathonWaker(hibernator.WakerConfig{DryRun: cfg.dryRun, Now: e.now, Policy: d.current.Load}, glue, d.metrics, log.Named("waker"))
-	// The activator stamps requests with the hibernator's clock, like every other source is read with.
-	seen := func(app string, _ time.Time) { activatorTraffic.Record(app, e.now()) }
-	d.activator = hibernator.NewActivator(activatorConfig(cfg.policy), waker, hibernator.NewActivatorMetrics(d.reg), log.Named("activator"), seen)
+	d.activator = hibernator.NewActivator(activatorConfig(cfg.policy), waker, hibernator.NewActivatorMetrics(d.reg), log.Named("activator"), nil)
+	// Requests the activator takes count as use while they are open, on the hibernator's clock.
+	d.activatorHandler = hibernator.CountUse(d.activator, activatorTraffic, e.now)
 	d.loop = hibernator.NewLoop(hibernator.LoopConfig{
 		Interval: cfg.interval, TrafficInterval: cfg.trafficInterval, RecheckAfter: cfg.recheckAfter, DryRun: cfg.dryRun, Now: e.now,
 	}, hibernator.LoopDeps{Marathon: glue, Waker: waker, Sources: sources, Routes: d.activator, Metrics: d.metrics, Log: log.Named("loop")}, cfg.policy)
@@ -204,7 +206,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	statusSrv := &http.Server{Handler: d.loop.Handler(d.reg), ReadHeaderTimeout: 10 * time.Second}
 	// No write timeout on the activator: a held request waits up to its hold timeout, and a proxied
 	// one as long as the app takes. Headers must come quickly, and idle connections go.
-	actSrv := &http.Server{Handler: d.activator, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	actSrv := &http.Server{Handler: d.activatorHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)

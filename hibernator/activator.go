@@ -53,6 +53,7 @@ type ActivatorConfig struct {
 	MaxHeldPerApp      int           // requests held per app (default 1000)
 	MaxHeldTotal       int           // requests held in all (default 10000)
 	MaxBodyBytes       int64         // a held request's body (default 1 MiB; negative: no body); larger → 413
+	MaxHeldBodyBytes   int64         // the bodies held in all (default 256 MiB); more → 503
 	DefaultHoldTimeout time.Duration // when the route sets none (default 60 s)
 	WakeTimeout        time.Duration // give up a wake after this (default 10 min)
 	ProbeInterval      time.Duration // how often tasks are probed while waking (default 25 ms)
@@ -76,6 +77,9 @@ func (c *ActivatorConfig) defaults() {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxHeldBodyBytes <= 0 {
+		c.MaxHeldBodyBytes = 256 << 20
 	}
 	def(&c.DefaultHoldTimeout, 60*time.Second)
 	def(&c.WakeTimeout, 10*time.Minute)
@@ -102,11 +106,12 @@ type Activator struct {
 	probe   *http.Client
 	held    atomic.Int64
 
-	mu    sync.Mutex
-	wakes map[string]*wake // by app id
-	ctx   context.Context  // Run's context; wakes end with it
-	wg    sync.WaitGroup
-	seen  func(app string, at time.Time)
+	mu       sync.Mutex
+	wakes    map[string]*wake // by app id
+	heldBody int64            // bytes of the bodies held
+	ctx      context.Context  // Run's context; wakes end with it
+	wg       sync.WaitGroup
+	seen     func(app string, at time.Time)
 }
 
 // NewActivator makes an activator. seen is told of every request an app receives (the activator is one
@@ -263,14 +268,14 @@ func (a *Activator) hold(w http.ResponseWriter, r *http.Request, body []byte, ro
 		timeout = a.cfg.DefaultHoldTimeout
 	}
 	retryAfter := strconv.Itoa(int(math.Ceil(timeout.Seconds())))
-	wk, ok := a.admit(route)
+	wk, ok := a.admit(route, int64(len(body)))
 	if !ok {
 		a.metrics.rejected.WithLabelValues(RejectQueueFull).Inc()
 		w.Header().Set("Retry-After", retryAfter)
 		http.Error(w, "marmot activator: too many requests waiting for the app to wake", http.StatusServiceUnavailable)
 		return
 	}
-	defer a.release(wk)
+	defer a.release(wk, int64(len(body)))
 	if a.cfg.WaitingPage && r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
 		// The wake has started; the browser comes back by itself instead of holding a connection.
 		a.metrics.rejected.WithLabelValues(RejectWaitingPage).Inc()

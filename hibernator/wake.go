@@ -29,12 +29,12 @@ type wake struct {
 	held    int
 }
 
-// admit counts a request as held for route's app, starting a wake if none is under way. It refuses
-// when the per-app or the total bound is reached.
-func (a *Activator) admit(route Route) (*wake, bool) {
+// admit counts a request (with a body of that many bytes) as held for route's app, starting a wake if
+// none is under way. It refuses when the per-app, the total or the body bound is reached.
+func (a *Activator) admit(route Route, body int64) (*wake, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if int(a.held.Load()) >= a.cfg.MaxHeldTotal {
+	if int(a.held.Load()) >= a.cfg.MaxHeldTotal || (body > 0 && a.heldBody+body > a.cfg.MaxHeldBodyBytes) {
 		return nil, false
 	}
 	wk := a.currentWake(route)
@@ -42,6 +42,7 @@ func (a *Activator) admit(route Route) (*wake, bool) {
 		return nil, false
 	}
 	wk.held++
+	a.heldBody += body
 	a.metrics.held.Set(float64(a.held.Add(1)))
 	return wk, true
 }
@@ -74,10 +75,11 @@ func (a *Activator) currentWake(route Route) *wake {
 	return wk
 }
 
-func (a *Activator) release(wk *wake) {
+func (a *Activator) release(wk *wake, body int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	wk.held--
+	a.heldBody -= body
 	a.metrics.held.Set(float64(a.held.Add(-1)))
 }
 

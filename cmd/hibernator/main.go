@@ -188,6 +188,7 @@ func activatorConfig(p *policy.HibernationPolicy) hibernator.ActivatorConfig {
 		MaxHeldPerApp:      p.Hold.MaxRequestsPerApp,
 		MaxHeldTotal:       p.Hold.MaxRequestsTotal,
 		MaxBodyBytes:       body,
+		MaxHeldBodyBytes:   p.Hold.MaxTotalBodyBytes,
 		DefaultHoldTimeout: p.Hold.Timeout.D,
 		ProbeInterval:      p.Wake.ProbeInterval.D,
 		ProbeTimeout:       p.Wake.ProbeTimeout.D,

@@ -26,6 +26,8 @@ type fakeMarathon struct {
 	beforeRead func(id string, n int)
 	// beforePut runs (unlocked) before a PUT is applied.
 	beforePut func(id string)
+	// events are delivered by Watch.
+	events chan string
 }
 
 type recordedPut struct {
@@ -35,7 +37,7 @@ type recordedPut struct {
 }
 
 func newFakeMarathon(clock *testClock, apps ...App) *fakeMarathon {
-	f := &fakeMarathon{clock: clock, apps: map[string]*App{}, reads: map[string]int{}}
+	f := &fakeMarathon{clock: clock, apps: map[string]*App{}, reads: map[string]int{}, events: make(chan string)}
 	for _, a := range apps {
 		f.add(a)
 	}
@@ -154,8 +156,14 @@ func (f *fakeMarathon) Deployments(context.Context) ([]string, error) {
 
 func (f *fakeMarathon) Watch(ctx context.Context, changed func(string)) error {
 	changed("")
-	<-ctx.Done()
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case app := <-f.events:
+			changed(app)
+		}
+	}
 }
 
 func (f *fakeMarathon) recordedPuts() []recordedPut {

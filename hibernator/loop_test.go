@@ -448,3 +448,31 @@ func TestStatusEndpoints(t *testing.T) {
 		t.Fatalf("page %d %s", code, page)
 	}
 }
+
+func TestRunReconcilesOnMarathonEventsAndStopsCleanly(t *testing.T) {
+	busy := idleDocs()
+	f := newLoopFixture(t, LoopConfig{Interval: time.Hour, MinGap: time.Millisecond}, nil, busy)
+	f.source.seen("/web/docs", f.clock.Now()) // in use: the first round keeps it awake
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.loop.Run(ctx) }()
+	// The first round, then the one the stream's connection asks for (events may have been missed).
+	waitUntil(t, func() bool { return metricValue(t, f.metrics.reconciles.WithLabelValues("ok")) >= 2 })
+	if puts := f.marathon.recordedPuts(); len(puts) != 0 {
+		t.Fatalf("PUTs %+v", puts)
+	}
+	// An hour later nothing has happened by the clock (the interval is an hour of wall time), but an
+	// event from Marathon makes the loop look again.
+	f.clock.Advance(time.Hour)
+	f.marathon.events <- "/web/docs"
+	waitUntil(t, func() bool { return len(f.marathon.recordedPuts()) == 1 })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Run did not return after its context ended")
+	}
+}

@@ -31,14 +31,6 @@ import (
 	"time"
 )
 
-// warmTask is a task that is up, and a Waker that only points at it.
-type warmTask struct{ addr string }
-
-func (w warmTask) Wake(context.Context, string) error { return nil }
-func (w warmTask) Endpoints(context.Context, string) ([]string, string, error) {
-	return []string{w.addr}, "/health", nil
-}
-
 var benchBody = []byte(`{"app":"/web/docs","task":"web_docs.1","path":"/"}`)
 
 func BenchmarkActivatorWarm(b *testing.B) {
@@ -47,7 +39,7 @@ func BenchmarkActivatorWarm(b *testing.B) {
 		_, _ = w.Write(benchBody)
 	}))
 	defer task.Close()
-	a := NewActivator(ActivatorConfig{}, warmTask{task.Listener.Addr().String()}, nil, nil, nil)
+	a := NewActivator(ActivatorConfig{}, upTask{task.Listener.Addr().String()}, nil, nil, nil)
 	a.SetRoutes(map[string]Route{"docs.example.com": {App: "/web/docs"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

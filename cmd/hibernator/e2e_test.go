@@ -226,8 +226,9 @@ func (c *cluster) asleep(app string, instances int) {
 // sleepAgain lets app's idle period pass and waits for it to sleep.
 func (c *cluster) sleepAgain(app string, idle time.Duration) {
 	c.t.Helper()
-	// The traffic sources must see the last requests before time jumps: a source dates what it finds
-	// at the time it reads it.
+	// Awake as the load balancers see it, and the traffic sources saw the last requests before time
+	// jumps: a source dates what it finds at the time it reads it.
+	c.lb.waitBackend(app, true)
 	now := c.clock.Now()
 	daemontest.Eventually(c.t, "a reconcile after the last request", func() error { return c.statusObservedAfter(now) })
 	c.clock.Advance(idle + time.Minute)
@@ -309,27 +310,18 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("a request through nginx wakes it", func(t *testing.T) {
-		c.lb.waitBackend(docs, true)
 		c.sleepAgain(docs, docsIdle)
 		c.wantApp(nginx, "docs.example.com", "/via-nginx", docs)
 		c.awake(docs, 1)
 	})
 
 	t.Run("500 concurrent requests to a sleeping app make one scale-up and all get the app", func(t *testing.T) {
-		c.lb.waitBackend(docs, true)
 		c.sleepAgain(docs, docsIdle)
 		before := c.puts.get(docs)
 		const n = 500
 		var wg sync.WaitGroup
 		errs := make(chan string, n)
-		for i := range n {
-			wg.Go(func() {
-				path := fmt.Sprintf("/burst/%d", i)
-				if code, got, _ := c.get(haproxy, "docs.example.com", path); code != http.StatusOK || got != docs {
-					errs <- fmt.Sprintf("%s: %d %q", path, code, got)
-				}
-			})
-		}
+		c.burst(&wg, errs, "burst", n)
 		wg.Wait()
 		close(errs)
 		failed := 0
@@ -356,7 +348,6 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("a restart while the app sleeps loses nothing", func(t *testing.T) {
-		c.lb.waitBackend(docs, true)
 		c.sleepAgain(docs, docsIdle)
 		h.stop(t)
 		h = c.startHibernator()
@@ -369,23 +360,12 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("a restart while the app wakes loses nothing", func(t *testing.T) {
-		c.lb.waitBackend(docs, true)
 		c.sleepAgain(docs, docsIdle)
 		before := c.puts.get(docs)
 		const n = 20
 		var wg sync.WaitGroup
 		errs := make(chan string, 2*n)
-		send := func(tag string) {
-			for i := range n {
-				wg.Go(func() {
-					path := fmt.Sprintf("/%s/%d", tag, i)
-					if code, got, _ := c.get(haproxy, "docs.example.com", path); code != http.StatusOK || got != docs {
-						errs <- fmt.Sprintf("%s: %d %q", path, code, got)
-					}
-				})
-			}
-		}
-		send("held")
+		c.burst(&wg, errs, "held", n)
 		// The wake's PUT is done and the task is starting (the app takes 2 s): restart now.
 		daemontest.Eventually(t, "the wake under way", func() error {
 			if a := c.app(docs); a.Instances != 1 {
@@ -395,7 +375,7 @@ func TestEndToEnd(t *testing.T) {
 		})
 		h.stop(t) // returns once the held requests were answered
 		h = c.startHibernator()
-		send("after")
+		c.burst(&wg, errs, "after", n)
 		wg.Wait()
 		close(errs)
 		for e := range errs {
@@ -446,6 +426,19 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	h.stop(t)
+}
+
+// burst sends n requests for docs.example.com through HAProxy at once, each on wg, and reports on
+// errs those that did not get /web/docs's own answer.
+func (c *cluster) burst(wg *sync.WaitGroup, errs chan<- string, tag string, n int) {
+	for i := range n {
+		wg.Go(func() {
+			path := fmt.Sprintf("/%s/%d", tag, i)
+			if code, got, _ := c.get(c.lb.httpAddr, "docs.example.com", path); code != http.StatusOK || got != "/web/docs" {
+				errs <- fmt.Sprintf("%s: %d %q", path, code, got)
+			}
+		})
+	}
 }
 
 func (c *cluster) fetch(path string) string {

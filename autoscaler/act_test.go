@@ -478,3 +478,30 @@ func TestPoolsArePlannedApart(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupScaledToZeroGrowsFromItsInstanceType(t *testing.T) {
+	w := newWorld(t, twoPools, threeAgents)
+	w.cloud.AddGroup(cloud.Group{Name: "asg-batch", Pool: "batch", Min: 0, Max: 5, Desired: 0, InstanceType: "c5.2xlarge"})
+	w.cloud.AddInstanceTypes(cloud.InstanceType{Name: "c5.2xlarge", CPUs: 8, MemMiB: 16384})
+	job := waiting("/batch/job", 3, 3.5)
+	job.Constraints = [][]string{{"pool", "CLUSTER", "batch"}}
+	w.marathon.setQueue(job)
+	rep := w.reconcile()
+	var batch PoolReport
+	for _, p := range rep.Pools {
+		if p.Pool == "batch" {
+			batch = p
+		}
+	}
+	// Two 3.5-cpu instances fit an 8-cpu agent: two agents for three, and one more for the target.
+	if ups := actionsOf(Report{Pools: []PoolReport{batch}}, ActionScaleUp); len(ups) != 1 || ups[0].Desired < 2 {
+		t.Fatalf("batch scale-ups %+v; groups %+v", ups, batch.Plan.Groups)
+	}
+	if n := len(w.cloud.CallsTo(cloud.CallInstanceTypes)); n != 1 {
+		t.Errorf("instance types read %d times, want once", n)
+	}
+	w.reconcile()
+	if n := len(w.cloud.CallsTo(cloud.CallInstanceTypes)); n != 1 {
+		t.Errorf("instance types read %d times after a second reconcile, want once", n)
+	}
+}

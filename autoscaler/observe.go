@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -48,6 +49,7 @@ type sourceCache struct {
 	groups    map[string]cachedGroups // by pool
 	launch    map[string]groupActivity
 	shapes    map[string]policy.Resources // agent shape by instance type, learned from agents
+	typesRead map[string]bool             // instance types asked of the cloud for a shape
 	groupPool map[string]string           // pool of each group ever seen, for leftovers
 	notOurs   map[string]bool             // machine IPs in maintenance that are no instance of ours
 }
@@ -76,6 +78,7 @@ type groupActivity struct {
 func newSourceCache() *sourceCache {
 	return &sourceCache{
 		groups: map[string]cachedGroups{}, launch: map[string]groupActivity{}, shapes: map[string]policy.Resources{},
+		typesRead: map[string]bool{},
 		groupPool: map[string]string{}, notOurs: map[string]bool{},
 	}
 }
@@ -170,6 +173,7 @@ func (l *Loop) observe(ctx context.Context, pol *policy.AutoscalerPolicy, mode r
 	}
 	obs := &observation{mesos: l.cache.mesos, waiting: l.cache.waiting, queueAt: l.cache.queueAt, apps: l.cache.apps}
 	l.buildPools(pol, obs)
+	l.shapeFromTypes(ctx, obs)
 	l.findLeftovers(ctx, obs)
 	return obs, err // a partial failure is reported, and planned around with the older data
 }
@@ -376,6 +380,58 @@ func (l *Loop) learnShapes(snap *policy.PoolSnapshot) {
 		if t, ok := typeAt[a.IP]; ok && !a.Total.IsZero() {
 			l.cache.shapes[t] = a.Total
 		}
+	}
+}
+
+// shapeFromTypes gives a shape to the groups whose instance type no agent has shown yet, from the
+// cloud's description of the type, so that a group scaled to zero can grow again. The agent offers
+// less than the machine: by default Mesos keeps 1 GiB of memory for the system (half of it below
+// 2 GiB), and the disk is whatever volume the launch template gives, which the type does not say, so
+// the shape offers no disk; tasks that ask for disk wait until an agent shows its real shape. Each
+// type is asked for once per Run (again after a failure that may pass).
+func (l *Loop) shapeFromTypes(ctx context.Context, obs *observation) {
+	for _, pv := range obs.pools {
+		var agentIPs map[string]bool // made when a group needs it: most have their shape already
+		for i := range pv.snap.Groups {
+			g := &pv.snap.Groups[i]
+			if !g.Shape.IsZero() || g.InstanceType == "" {
+				continue
+			}
+			if _, learned := l.cache.shapes[g.InstanceType]; !learned && !l.cache.typesRead[g.InstanceType] {
+				l.readType(ctx, g.InstanceType)
+			}
+			if agentIPs == nil {
+				agentIPs = map[string]bool{}
+				for _, a := range pv.snap.Agents {
+					agentIPs[a.IP] = true
+				}
+			}
+			if slices.ContainsFunc(g.Instances, func(in policy.Instance) bool { return agentIPs[in.PrivateIP] }) {
+				continue // the planner takes the shape from the group's own agents
+			}
+			g.Shape = l.cache.shapes[g.InstanceType]
+		}
+	}
+}
+
+// readType learns the shape of one instance type from the cloud.
+func (l *Loop) readType(ctx context.Context, name string) {
+	types, err := l.cloud.InstanceTypes(ctx, []string{name})
+	switch {
+	case errors.Is(err, cloud.ErrInvalid):
+		l.cache.typesRead[name] = true // the cloud does not know it: asking again will not help
+		fallthrough
+	case err != nil:
+		l.log.Warn("cannot read an instance type: its groups cannot grow before one of their agents shows its shape", zap.String("type", name), zap.Error(err))
+		return
+	}
+	l.cache.typesRead[name] = true
+	for _, t := range types {
+		mem := float64(t.MemMiB) / 2
+		if t.MemMiB >= 2048 {
+			mem = float64(t.MemMiB - 1024)
+		}
+		l.cache.shapes[t.Name] = policy.Resources{CPUs: float64(t.CPUs), Mem: mem, GPUs: float64(t.GPUs)}
 	}
 }
 

@@ -70,6 +70,7 @@ func TestIAMPolicyAllowsEveryCall(t *testing.T) {
 		cloud.CallGroups:                {"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"},
 		cloud.CallActivities:            {"autoscaling:DescribeScalingActivities"},
 		cloud.CallInstances:             {"ec2:DescribeInstances"},
+		cloud.CallInstanceTypes:         {"ec2:DescribeInstanceTypes"},
 		cloud.CallSetDesiredCapacity:    {"autoscaling:SetDesiredCapacity"},
 		cloud.CallTerminateInstance:     {"autoscaling:TerminateInstanceInAutoScalingGroup"},
 		cloud.CallSetInstanceProtection: {"autoscaling:SetInstanceProtection"},

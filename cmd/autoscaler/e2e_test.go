@@ -37,6 +37,9 @@ var binary string // the autoscaler built for the tests
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // the end-to-end tests skip themselves
+	}
 	dir, err := os.MkdirTemp("", "autoscaler-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -109,6 +112,9 @@ type sim struct {
 
 func startSim(t *testing.T, desired int, extraApps string) *sim {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: runs the binary against the simulator")
+	}
 	sc, err := simulate.ParseScenario(fmt.Appendf(nil, e2eScenario, desired, extraApps))
 	if err != nil {
 		t.Fatal(err)

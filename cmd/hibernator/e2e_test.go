@@ -224,7 +224,7 @@ func (c *cluster) asleep(app string, instances int) {
 }
 
 // sleepAgain lets app's idle period pass and waits for it to sleep.
-func (c *cluster) sleepAgain(app string, idle time.Duration) {
+func (c *cluster) sleepAgain(app string, idle time.Duration, instances int) {
 	c.t.Helper()
 	// Awake as the load balancers see it, and the traffic sources saw the last requests before time
 	// jumps: a source dates what it finds at the time it reads it.
@@ -232,7 +232,7 @@ func (c *cluster) sleepAgain(app string, idle time.Duration) {
 	now := c.clock.Now()
 	daemontest.Eventually(c.t, "a reconcile after the last request", func() error { return c.statusObservedAfter(now) })
 	c.clock.Advance(idle + time.Minute)
-	c.asleep(app, 1)
+	c.asleep(app, instances)
 }
 
 // awake checks that app runs its remembered instance count, without state labels.
@@ -245,6 +245,17 @@ func (c *cluster) awake(app string, instances int) {
 		}
 		return nil
 	})
+}
+
+// lbRoutes lists the running tasks the load balancers would serve app on.
+func (c *cluster) lbRoutes(app string) []string {
+	routes, _ := c.lb.routes()
+	for _, r := range routes {
+		if r.App == app {
+			return r.Servers
+		}
+	}
+	return nil
 }
 
 // get sends a request for host through a load balancer and returns the status, the app named in the
@@ -288,6 +299,17 @@ func TestEndToEnd(t *testing.T) {
 	const docs, frontend = "/web/docs", "/web/frontend"
 	docsIdle := 5 * time.Minute
 	frontendBefore := c.app(frontend)
+	// Two instances, so that a wake restoring "the remembered count" is not the same as scaling to 1.
+	const instances = 2
+	if _, _, err := c.world.UpdateApp(docs, simulate.AppUpdate{Instances: new(instances)}, false); err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Eventually(t, "two docs tasks", func() error {
+		if a := c.app(docs); a.Instances != instances || len(c.lbRoutes(docs)) != instances {
+			return fmt.Errorf("instances %d, servers %v", a.Instances, c.lbRoutes(docs))
+		}
+		return nil
+	})
 	h := c.startHibernator()
 
 	// Traffic flows to awake apps through both load balancers.
@@ -295,8 +317,9 @@ func TestEndToEnd(t *testing.T) {
 	c.wantApp(nginx, "frontend.example.com", "/hello", frontend)
 
 	t.Run("an idle opted-in app goes to zero instances", func(t *testing.T) {
-		c.sleepAgain(docs, docsIdle)
-		if n := c.puts.get(docs); n != 1 {
+		before := c.puts.get(docs)
+		c.sleepAgain(docs, docsIdle, instances)
+		if n := c.puts.get(docs) - before; n != 1 {
 			t.Fatalf("%d PUTs to %s, want the one hibernation", n, docs)
 		}
 	})
@@ -306,17 +329,17 @@ func TestEndToEnd(t *testing.T) {
 		if resp.Header.Get("X-Marmot-Cold-Start") != "true" || resp.Header.Get("X-Marmot-Wake-Duration") == "" {
 			t.Errorf("cold-start headers missing: %v", resp.Header)
 		}
-		c.awake(docs, 1)
+		c.awake(docs, instances)
 	})
 
 	t.Run("a request through nginx wakes it", func(t *testing.T) {
-		c.sleepAgain(docs, docsIdle)
+		c.sleepAgain(docs, docsIdle, instances)
 		c.wantApp(nginx, "docs.example.com", "/via-nginx", docs)
-		c.awake(docs, 1)
+		c.awake(docs, instances)
 	})
 
 	t.Run("500 concurrent requests to a sleeping app make one scale-up and all get the app", func(t *testing.T) {
-		c.sleepAgain(docs, docsIdle)
+		c.sleepAgain(docs, docsIdle, instances)
 		before := c.puts.get(docs)
 		const n = 500
 		var wg sync.WaitGroup
@@ -336,7 +359,7 @@ func TestEndToEnd(t *testing.T) {
 		if puts := c.puts.get(docs) - before; puts != 1 {
 			t.Fatalf("%d PUTs for %d concurrent requests, want exactly one scale-up", puts, n)
 		}
-		c.awake(docs, 1)
+		c.awake(docs, instances)
 	})
 
 	t.Run("an unknown host gets 404", func(t *testing.T) {
@@ -348,27 +371,27 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("a restart while the app sleeps loses nothing", func(t *testing.T) {
-		c.sleepAgain(docs, docsIdle)
+		c.sleepAgain(docs, docsIdle, instances)
 		h.stop(t)
 		h = c.startHibernator()
 		before := c.puts.get(docs)
 		c.wantApp(haproxy, "docs.example.com", "/after-restart", docs)
-		c.awake(docs, 1)
+		c.awake(docs, instances)
 		if n := c.puts.get(docs) - before; n != 1 {
 			t.Fatalf("%d PUTs to wake after the restart", n)
 		}
 	})
 
 	t.Run("a restart while the app wakes loses nothing", func(t *testing.T) {
-		c.sleepAgain(docs, docsIdle)
+		c.sleepAgain(docs, docsIdle, instances)
 		before := c.puts.get(docs)
 		const n = 20
 		var wg sync.WaitGroup
 		errs := make(chan string, 2*n)
 		c.burst(&wg, errs, "held", n)
-		// The wake's PUT is done and the task is starting (the app takes 2 s): restart now.
+		// The wake's PUT is done and the tasks are starting (the app takes 2 s): restart now.
 		daemontest.Eventually(t, "the wake under way", func() error {
-			if a := c.app(docs); a.Instances != 1 {
+			if a := c.app(docs); a.Instances != instances {
 				return fmt.Errorf("instances %d", a.Instances)
 			}
 			return nil
@@ -381,14 +404,14 @@ func TestEndToEnd(t *testing.T) {
 		for e := range errs {
 			t.Error(e)
 		}
-		c.awake(docs, 1)
+		c.awake(docs, instances)
 		if n := c.puts.get(docs) - before; n != 1 {
 			t.Fatalf("%d PUTs, want the one wake", n)
 		}
 		// The new hibernator does not put the app back to sleep: it was just used.
 		for range 3 {
 			time.Sleep(600 * time.Millisecond) // more than one --interval
-			c.awake(docs, 1)
+			c.awake(docs, instances)
 		}
 	})
 

@@ -94,7 +94,7 @@ const (
 	DefaultHoldMaxTimeout           = 10 * time.Minute
 	DefaultHoldMaxBodyBytes         = 1 << 20
 	DefaultHoldMaxTotalBodyBytes    = 256 << 20
-	DefaultWakeProbeInterval        = 200 * time.Millisecond
+	DefaultWakeProbeInterval        = 50 * time.Millisecond
 	DefaultWakeProbeTimeout         = time.Second
 )
 

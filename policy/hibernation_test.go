@@ -66,7 +66,7 @@ func TestDefaultHibernationPolicyValues(t *testing.T) {
 		{"hold.max_body_bytes", p.Hold.MaxBodyBytes, int64(1 << 20)},
 		{"hold.max_total_body_bytes", p.Hold.MaxTotalBodyBytes, int64(256 << 20)},
 		{"waiting_page", p.WaitingPage, false},
-		{"wake.probe_interval", p.Wake.ProbeInterval.D, 200 * time.Millisecond},
+		{"wake.probe_interval", p.Wake.ProbeInterval.D, 50 * time.Millisecond},
 		{"wake.probe_timeout", p.Wake.ProbeTimeout.D, time.Second},
 	}
 	for _, c := range checks {

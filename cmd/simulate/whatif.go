@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -151,12 +150,7 @@ func whatifCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	// A replay allocates fast and keeps little (the planners build their indexes afresh each minute):
-	// collecting at four times the live heap instead of twice halves the collector's share of a month's
-	// replay, for a heap of a few hundred MB at most. GOGC, when set, decides.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
+	defer whatif.BatchGC()()
 	rep, err := whatif.Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

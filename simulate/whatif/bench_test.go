@@ -2,7 +2,6 @@ package whatif
 
 import (
 	"context"
-	"runtime/debug"
 	"testing"
 	"time"
 
@@ -12,12 +11,12 @@ import (
 // BenchmarkThirtyDays replays 30 days of simulate.Synthetic(1000, 2000) — 1,000 m5.4xlarge agents
 // in four pools, 2,000 apps on a diurnal wave — through Marmot's planners: a PoolSnapshot per pool
 // and minute, policy.PlanPool, the plan carried out on the World, and the cost ledger fed every
-// minute. One op is the whole month. It runs with the collector setting `simulate whatif` uses
-// (GOGC=400 unless GOGC is set), and fails unless the month did real work.
+// minute. One op is the whole month. It runs with the collector settings `simulate whatif` uses
+// (BatchGC), and fails unless the month did real work.
 //
 //	go test -run '^$' -bench ThirtyDays -benchtime 1x ./simulate/whatif/
 func BenchmarkThirtyDays(b *testing.B) {
-	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	defer BatchGC()()
 	sc := simulate.Synthetic(1000, 2000)
 	var res Result
 	for b.Loop() {

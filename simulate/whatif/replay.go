@@ -95,32 +95,29 @@ func (s *study) hibernationPolicy(v variant) *policy.HibernationPolicy {
 	return s.cfg.Hibernation
 }
 
-// run replays the whole duration, a minute at a time: observe, account for the minute that ended,
-// apply the instance series, hibernate and wake, decide capacity, advance the clock. The cost ledger
-// and the other counters take each observation on a goroutine of their own while the planners run:
-// they only read it, and the next observation waits for them.
+// run replays the whole duration, a minute at a time: observe, measure the minute that ended, apply
+// the instance series, hibernate and wake, decide capacity, advance the clock.
+//
+// The cost ledger works on copies of the minutes' cost states, on a goroutine of its own, a batch of
+// minutes at a time: it is a tenth of a month's replay, and a batch costs one hand-off where a minute
+// would cost a wake-up as long as the work (which is also why the pools' plans, about 100 µs each,
+// run one after the other).
 func (r *replay) run(ctx context.Context) error {
 	minutes := int(r.study.cfg.Duration / step)
 	series := r.study.cfg.Instances
 	next := 0
-	measured := make(chan struct{}, 1)
-	measured <- struct{}{}
+	costs := newCostStream(r)
+	defer costs.close()
 	for m := 0; ; m++ {
 		if err := ctx.Err(); err != nil {
-			<-measured
 			return err
 		}
 		var obs *observation
-		<-measured
 		r.world.View(func(v *simulate.View) { obs = r.observer.observe(v, r.study.cfg.Prices) })
 		r.sleep.account(obs)
-		asleep := r.sleep.asleep()
-		go func() {
-			r.measure(obs, asleep)
-			measured <- struct{}{}
-		}()
+		r.pending.observe(obs)
+		costs.add(obs, r.sleep.asleep())
 		if m == minutes {
-			<-measured
 			return nil
 		}
 		for ; next < len(series) && series[next].Minute <= m; next++ {
@@ -135,29 +132,117 @@ func (r *replay) run(ctx context.Context) error {
 	}
 }
 
-// measure feeds one observation to the ledger and the counters. It reads obs only.
-func (r *replay) measure(obs *observation, asleep int) {
-	costBefore := r.ledger.Cost()
-	r.ledger.Observe(obs.cost)
-	r.pending.observe(obs)
-	var agents, capacity, demand, waiting float64
+// costStream feeds the ledger, the series and the demand record from copies of the observations, in
+// batches, on one goroutine that close waits for. Two batches take turns: one filled while the other
+// is measured.
+type costStream struct {
+	r     *replay
+	batch *costBatch
+	work  chan *costBatch
+	free  chan *costBatch
+	done  chan struct{}
+}
+
+// costBatch is a run of minutes; its slices are kept from one use to the next.
+type costBatch struct {
+	minutes []costMinute
+	n       int
+}
+
+// costMinute is what the ledger and the series need of one observation.
+type costMinute struct {
+	state   cost.State
+	pools   []poolMinute
+	waiting int
+	asleep  int
+}
+
+type poolMinute struct {
+	name    string
+	agents  int
+	offered policy.Resources
+	point   demandPoint
+}
+
+const costBatchMinutes = 30
+
+func newCostStream(r *replay) *costStream {
+	s := &costStream{r: r, work: make(chan *costBatch, 1), free: make(chan *costBatch, 1), done: make(chan struct{})}
+	s.free <- &costBatch{minutes: make([]costMinute, costBatchMinutes)}
+	s.batch = &costBatch{minutes: make([]costMinute, costBatchMinutes)}
+	go s.loop()
+	return s
+}
+
+// add copies what the ledger needs of an observation (whose slices are the observer's buffers,
+// rewritten next minute), and hands a full batch over.
+func (s *costStream) add(obs *observation, asleep int) {
+	c := &s.batch.minutes[s.batch.n]
+	s.batch.n++
+	c.state.At = obs.at
+	c.state.Instances = append(c.state.Instances[:0], obs.cost.Instances...)
+	c.state.Usage = append(c.state.Usage[:0], obs.cost.Usage...)
+	c.state.Sleeping = append(c.state.Sleeping[:0], obs.cost.Sleeping...)
+	c.pools = c.pools[:0]
 	for _, name := range sortedKeys(obs.pools) {
 		po := obs.pools[name]
-		agents += float64(po.agents)
-		capacity += po.offered.CPUs
-		demand += po.used.CPUs
-		if r.keepDemand {
-			r.demand[name] = append(r.demand[name], demandPoint{used: po.used, shape: po.shape, price: po.price})
-		}
+		c.pools = append(c.pools, poolMinute{name: name, agents: po.agents, offered: po.offered,
+			point: demandPoint{used: po.used, shape: po.shape, price: po.price}})
 	}
+	c.waiting = 0
 	for _, n := range obs.waiting {
-		waiting += float64(n)
+		c.waiting += n
+	}
+	c.asleep = asleep
+	if s.batch.n == len(s.batch.minutes) {
+		s.flush()
+	}
+}
+
+func (s *costStream) flush() {
+	s.work <- s.batch
+	s.batch = <-s.free
+	s.batch.n = 0
+}
+
+// close measures what is left and waits for the ledger to be done.
+func (s *costStream) close() {
+	if s.batch.n > 0 {
+		s.flush()
+	}
+	close(s.work)
+	<-s.done
+}
+
+func (s *costStream) loop() {
+	defer close(s.done)
+	for b := range s.work {
+		for i := range b.minutes[:b.n] {
+			s.r.measure(&b.minutes[i])
+		}
+		s.free <- b
+	}
+}
+
+// measure feeds one minute to the ledger, the series and, when a baseline needs it, the demand
+// record.
+func (r *replay) measure(c *costMinute) {
+	costBefore := r.ledger.Cost()
+	r.ledger.Observe(c.state)
+	var agents, capacity, demand float64
+	for _, p := range c.pools {
+		agents += float64(p.agents)
+		capacity += p.offered.CPUs
+		demand += p.point.used.CPUs
+		if r.keepDemand {
+			r.demand[p.name] = append(r.demand[p.name], p.point)
+		}
 	}
 	costPerHour := 0.0
 	if len(r.series.rows) > 0 {
 		costPerHour = (r.ledger.Cost() - costBefore) / step.Hours()
 	}
-	r.series.add([7]float64{agents, float64(len(obs.cost.Instances)), capacity, demand, costPerHour, waiting, float64(asleep)})
+	r.series.add([7]float64{agents, float64(len(c.state.Instances)), capacity, demand, costPerHour, float64(c.waiting), float64(c.asleep)})
 }
 
 // setInstances applies one point of the instance series, as an operator's forced scale. A sleeping

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -18,11 +19,23 @@ type demandItem struct {
 func (p *planner) classifyWaiting() {
 	shapes := p.knownShapes()
 	p.ref = largest(shapes)
+	var fresh map[string]string
 	for _, e := range p.snap.Waiting {
 		if e.Count <= 0 {
 			continue
 		}
 		r := waitingReason(e)
+		if r == WaitingConstraint || r == WaitingNoOffers {
+			// Offers were declined for constraints (or none came): if the constraints pin the app to
+			// this pool and the pool has no room — an empty pool scaled to zero, or a full one whose
+			// agents Mesos no longer offers — a new agent of the pool is exactly what it waits for.
+			if fresh == nil {
+				fresh = p.newAgentAttributes()
+			}
+			if len(e.Constraints) > 0 && newAgentSatisfies(e.Constraints, fresh) {
+				r = WaitingCapacityShort
+			}
+		}
 		if r == WaitingCapacityShort && !anyFits(shapes, e.Resources) {
 			r = WaitingTooLargeForShapes
 		}
@@ -33,6 +46,80 @@ func (p *planner) classifyWaiting() {
 		}
 	}
 	sort.SliceStable(p.plan.Waiting, func(i, j int) bool { return p.plan.Waiting[i].AppID < p.plan.Waiting[j].AppID })
+}
+
+// newAgentAttributes is what the planner knows a new agent of the pool will carry: the pool attribute,
+// and every attribute on which all the pool's current agents agree (a rack or instance type the
+// pool's machines share, not a zone that varies).
+func (p *planner) newAgentAttributes() map[string]string {
+	attrs := map[string]string{}
+	for i, a := range p.snap.Agents {
+		if i == 0 {
+			for k, v := range a.Attributes {
+				attrs[k] = v
+			}
+			continue
+		}
+		for k, v := range attrs {
+			if a.Attributes[k] != v {
+				delete(attrs, k)
+			}
+		}
+	}
+	attrs["pool"] = p.snap.Pool
+	return attrs
+}
+
+// newAgentSatisfies tells whether an agent with attrs (and a hostname no task has used) would pass
+// every Marathon constraint. Whatever cannot be known ahead — the value of an attribute the pool's
+// agents do not share, the new hostname for CLUSTER/LIKE/IS — counts as not satisfied, so that an app
+// that waits only for a constraint no new agent can meet never grows the pool.
+func newAgentSatisfies(constraints [][]string, attrs map[string]string) bool {
+	for _, c := range constraints {
+		if len(c) < 2 {
+			return false
+		}
+		field, op, arg := c[0], strings.ToUpper(c[1]), ""
+		if len(c) > 2 {
+			arg = c[2]
+		}
+		if field == "hostname" {
+			switch op {
+			case "UNIQUE", "MAX_PER", "GROUP_BY", "UNLIKE":
+				continue // a new machine has a hostname none of the app's tasks use
+			}
+			return false
+		}
+		v, known := attrs[field]
+		switch op {
+		case "CLUSTER", "IS":
+			if !known || (arg != "" && v != arg) || (arg == "" && op == "IS") {
+				return false
+			}
+		case "LIKE":
+			if !known || !fullMatch(arg, v) {
+				return false
+			}
+		case "UNLIKE":
+			if known && fullMatch(arg, v) {
+				return false
+			}
+		case "MAX_PER", "GROUP_BY":
+			if !known {
+				return false
+			}
+		default: // UNIQUE on an attribute the pool shares, or an unknown operator
+			return false
+		}
+	}
+	return true
+}
+
+// fullMatch reports whether value matches pattern as a whole, as Marathon's LIKE does; an invalid
+// pattern matches nothing.
+func fullMatch(pattern, value string) bool {
+	re, err := regexp.Compile("^(?:" + pattern + ")$")
+	return err == nil && re.MatchString(value)
 }
 
 // waitingReason reads a queue entry's rejection summary. Marathon counts each declined offer under

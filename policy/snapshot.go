@@ -108,6 +108,9 @@ type Agent struct {
 	Drain        DrainState `json:"drain,omitempty"`
 	RegisteredAt time.Time  `json:"registered_at"`
 	Tasks        []Task     `json:"tasks,omitempty"`
+	// Attributes are the agent's Mesos attributes as Marathon constraints see them (SCALAR values
+	// formatted like Mesos' v0 JSON: "1").
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // MaintenanceMode is a machine's mode in the Mesos maintenance schedule.
@@ -244,6 +247,9 @@ type QueueEntry struct {
 	// Delayed is set while the app is in launch backoff (delay.overdue=false): it is not waiting for room.
 	Delayed bool      `json:"delayed,omitempty"`
 	Since   time.Time `json:"since,omitzero"`
+	// Constraints are the app's Marathon constraints ([field, operator, value?]); the planner reads them
+	// to tell whether a new agent of the pool would take an instance declined for its constraints.
+	Constraints [][]string `json:"constraints,omitempty"`
 }
 
 // Rejection is one line of a queue entry's offer rejection summary.

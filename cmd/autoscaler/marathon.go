@@ -27,7 +27,8 @@ func (s marathonSource) Queue(ctx context.Context) ([]autoscaler.Waiting, error)
 			Resources: policy.Resources{CPUs: e.CPUs, Mem: e.Mem, Disk: e.Disk, GPUs: e.GPUs},
 			// delay.overdue=false means Marathon holds the app back after failed launches: it is not
 			// waiting for room (wire-facts §3.3).
-			Delayed: !e.Overdue,
+			Delayed:     !e.Overdue,
+			Constraints: e.Constraints,
 		}
 		for reason, n := range e.Declined {
 			q.Rejections = append(q.Rejections, policy.Rejection{Reason: reason, Declined: n})

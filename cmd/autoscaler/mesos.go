@@ -200,6 +200,7 @@ func (c *cluster) view(status mesos.MaintenanceStatus) autoscaler.MesosState {
 			ID: a.ID, Hostname: a.Hostname, IP: a.IP, Pool: a.Pool, Total: resources(a.Total),
 			Allocated: resources(c.overhead[a.ID].Add(used[a.ID])), Active: a.Active, Deactivated: a.Deactivated,
 			Maintenance: modes[machineKey(a.Machine())], RegisteredAt: a.RegisteredAt, Tasks: byAgent[a.ID],
+			Attributes: a.Attributes,
 		}
 		if a.Drain != nil {
 			pa.Drain = policy.DrainState(a.Drain.State)

@@ -116,6 +116,7 @@ type agentCache struct {
 	tasks     []*simulate.Task
 	ptasks    []policy.Task
 	pool      string
+	attrs     map[string]string // the agent's attributes as constraints see them; they never change
 	stamp     uint64
 	gen       uint64 // bumped when the task list changes
 	connected bool
@@ -359,7 +360,10 @@ func (o *observer) observeAgents(v *simulate.View, obs *observation) {
 // newAgent caches an agent seen for the first time, in its pool's order by id.
 func (o *observer) newAgent(a *simulate.Agent) *agentCache {
 	o.agentSeq++
-	c := &agentCache{id: a.ID, seq: o.agentSeq, pool: a.Pool}
+	c := &agentCache{id: a.ID, seq: o.agentSeq, pool: a.Pool, attrs: make(map[string]string, len(a.Attributes))}
+	for _, at := range a.Attributes {
+		c.attrs[at.Name] = at.Value()
+	}
 	o.agents[a.ID] = c
 	order := o.order[a.Pool]
 	i, _ := slices.BinarySearchFunc(order, a.ID, func(x *agentCache, id string) int { return strings.Compare(x.id, id) })
@@ -371,7 +375,7 @@ func (o *observer) addAgent(v *simulate.View, po *poolObs, c *agentCache, schedu
 	a := c.agent
 	pa := policy.Agent{
 		ID: a.ID, Hostname: a.Hostname, IP: a.IP, Pool: a.Pool, Total: res(a.Total), Allocated: res(a.Allocated),
-		Active: a.Active, Deactivated: a.Deactivated, RegisteredAt: a.RegisteredAt,
+		Active: a.Active, Deactivated: a.Deactivated, RegisteredAt: a.RegisteredAt, Attributes: c.attrs,
 	}
 	if len(c.ptasks) > 0 {
 		pa.Tasks = c.ptasks
@@ -625,7 +629,7 @@ func (o *observer) observeQueue(v *simulate.View, obs *observation) {
 		if pool == "" {
 			return
 		}
-		e := policy.QueueEntry{AppID: w.App.ID, Count: w.Count, Resources: res(w.App.PerInstance()), Delayed: w.Delayed, Since: w.Since}
+		e := policy.QueueEntry{AppID: w.App.ID, Count: w.Count, Resources: res(w.App.PerInstance()), Delayed: w.Delayed, Since: w.Since, Constraints: w.App.Constraints}
 		for _, r := range w.Reasons {
 			e.Rejections = append(e.Rejections, policy.Rejection{Reason: r.Reason, Declined: r.Declined})
 		}

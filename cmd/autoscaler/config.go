@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 
@@ -14,6 +12,8 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/marmot-project/marmot/election"
+	marmotd "github.com/marmot-project/marmot/internal/daemon"
 	"github.com/marmot-project/marmot/marathon"
 	"github.com/marmot-project/marmot/mesos"
 	"github.com/marmot-project/marmot/policy"
@@ -54,20 +54,6 @@ Signals: SIGHUP reloads the policy (a bad one leaves the last good one in force)
 stop after the reconcile in progress.
 `
 
-// listFlag is a flag that may be repeated, each value a comma-separated list.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l = append(*l, p)
-		}
-	}
-	return nil
-}
-
 // config is the command line, checked, with the policy loaded and the AWS configuration resolved.
 type config struct {
 	mesosURLs    []string
@@ -77,6 +63,13 @@ type config struct {
 	dryRun       bool
 	once         bool
 	logLevel     zapcore.Level
+	version      bool
+
+	// election is nil without --zk: a single replica that always leads.
+	election *election.Config
+	// mesosAuth and marathonAuth are the credentials; never logged, never in /status.
+	mesosAuth    marmotd.Credentials
+	marathonAuth marmotd.Credentials
 
 	policy *policy.AutoscalerPolicy
 	aws    aws.Config
@@ -86,8 +79,10 @@ type config struct {
 // once, each naming its flag.
 func parseConfig(ctx context.Context, args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
-	var mesosURLs, marathonURLs listFlag
+	var mesosURLs, marathonURLs marmotd.ListFlag
 	var logLevel string
+	var ha marmotd.HAFlags
+	mesosFlags, marathonFlags := marmotd.MesosFlags(), marmotd.MarathonFlags()
 	fs := flag.NewFlagSet("autoscaler", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&mesosURLs, "mesos-url", "Mesos master `URLs`, comma-separated or repeated (any master: the client follows the leader); required")
@@ -97,25 +92,28 @@ func parseConfig(ctx context.Context, args []string, stderr io.Writer) (*config,
 	fs.BoolVar(&c.dryRun, "dry-run", false, "plan and report every action, change nothing in Mesos or AWS")
 	fs.BoolVar(&c.once, "once", false, "run one reconcile, print the plan and the actions as JSON on stdout, and exit")
 	fs.StringVar(&logLevel, "log-level", "info", "`level` of the JSON logs on stderr: debug, info, warn, error")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		printFlags(stderr, fs)
-		fmt.Fprint(stderr, usageExamples)
-	}
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	ha.Register(fs, "autoscaler")
+	mesosFlags.Register(fs)
+	marathonFlags.Register(fs)
+	marmotd.Usage(fs, stderr, usage, usageExamples)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if c.version {
+		return c, nil
+	}
 	c.mesosURLs, c.marathonURLs = mesosURLs, marathonURLs
 
-	var errs []string
-	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	var errs marmotd.Problems
+	add := errs.Add
 	if fs.NArg() > 0 {
 		add("unexpected arguments %q (flags come as --name value)", fs.Args())
 	}
 	if len(c.mesosURLs) == 0 {
 		add("--mesos-url: required, e.g. http://m1:5050")
 	} else if _, err := mesos.New(mesos.Config{URLs: c.mesosURLs}, nil); err != nil {
-		for _, e := range unjoin(err) {
+		for _, e := range marmotd.Unjoin(err) {
 			add("--mesos-url: %s", strings.TrimPrefix(e, "mesos: config "))
 		}
 	}
@@ -135,12 +133,10 @@ func parseConfig(ctx context.Context, args []string, stderr io.Writer) (*config,
 	} else {
 		c.policy = p
 	}
-	if _, port, err := net.SplitHostPort(c.listen); err != nil || port == "" {
-		add("--listen: %q is not host:port or :port", c.listen)
-	}
-	if err := c.logLevel.Set(logLevel); err != nil {
-		add("--log-level: %q is not one of debug, info, warn, error", logLevel)
-	}
+	errs.CheckAddr("listen", c.listen)
+	errs.LogLevel(logLevel, &c.logLevel)
+	c.election = ha.Config(&errs)
+	c.mesosAuth, c.marathonAuth = mesosFlags.Resolve(&errs), marathonFlags.Resolve(&errs)
 	if cfg, err := awsconfig.LoadDefaultConfig(ctx); err != nil {
 		add("AWS configuration: %v", err)
 	} else if cfg.Region == "" {
@@ -148,37 +144,10 @@ func parseConfig(ctx context.Context, args []string, stderr io.Writer) (*config,
 	} else {
 		c.aws = cfg
 	}
-	if len(errs) > 0 {
-		return nil, errors.New(strings.Join(errs, "\n"))
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	return c, nil
-}
-
-// unjoin splits an errors.Join error into its messages.
-func unjoin(err error) []string {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, e.Error())
-		}
-		return out
-	}
-	return []string{err.Error()}
-}
-
-// printFlags lists the flags as they are written on a command line, with two dashes.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		name, text := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
-		if name != "" {
-			line += " " + name
-		}
-		if f.DefValue != "" && f.DefValue != "false" {
-			text += fmt.Sprintf(" (default %s)", f.DefValue)
-		}
-		fmt.Fprintf(w, "%s\n      %s\n", line, text)
-	})
 }
 
 // loadPolicy reads and checks a policy file; the error lists every problem, one per line, each with

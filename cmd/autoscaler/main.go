@@ -13,31 +13,29 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/marmot-project/marmot/autoscaler"
 	"github.com/marmot-project/marmot/cloud"
 	awscloud "github.com/marmot-project/marmot/cloud/aws"
+	"github.com/marmot-project/marmot/election"
+	marmotd "github.com/marmot-project/marmot/internal/daemon"
 	"github.com/marmot-project/marmot/marathon"
 	"github.com/marmot-project/marmot/mesos"
 	"github.com/marmot-project/marmot/policy"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, env{hup: hup}))
+	ctx, hup, stop := marmotd.Signals()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, env{hup: hup})
+	stop()
+	os.Exit(code)
 }
 
 // env is what the process takes from its surroundings besides flags and environment variables, so
@@ -65,7 +63,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, e env) in
 		fmt.Fprintf(stderr, "autoscaler: invalid configuration:\n%s\n", err)
 		return 2
 	}
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(stderr), cfg.logLevel))
+	if cfg.version {
+		fmt.Fprintln(stdout, marmotd.VersionLine("autoscaler"))
+		return 0
+	}
+	log := marmotd.NewLogger(stderr, cfg.logLevel)
 	defer func() { _ = log.Sync() }()
 	d, err := newDaemon(cfg, log, e)
 	if err != nil {
@@ -105,16 +107,21 @@ type daemon struct {
 	mesos  *mesosSource
 	loop   *autoscaler.Loop
 	status net.Listener
+	// elector is nil without --zk: this replica always leads.
+	elector *election.Elector
 }
 
 func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
 	d := &daemon{cfg: cfg, log: log, env: e, reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mc, err := mesos.New(mesos.Config{URLs: cfg.mesosURLs}, log.Named("mesos"))
+	ma := cfg.mesosAuth
+	mc, err := mesos.New(mesos.Config{URLs: cfg.mesosURLs, TLS: ma.TLS, Principal: ma.User, Secret: ma.Pass, Token: ma.Token}, log.Named("mesos"))
 	if err != nil {
 		return nil, err
 	}
-	mar, err := marathon.New(marathon.Config{URLs: cfg.marathonURLs}, log.Named("marathon"))
+	ra := cfg.marathonAuth
+	mar, err := marathon.New(marathon.Config{URLs: cfg.marathonURLs, HTTPClient: ra.HTTPClient(),
+		BasicAuthUser: ra.User, BasicAuthPassword: ra.Pass, Token: ra.Token}, log.Named("marathon"))
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +141,10 @@ func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
 		// Listen before anything runs, so that a port in use is an error at start, not a log line later.
 		if d.status, err = net.Listen("tcp", cfg.listen); err != nil {
 			return nil, fmt.Errorf("--listen: %w", err)
+		}
+		if d.elector, err = marmotd.NewElector(cfg.election, "autoscaler", d.status.Addr().String(), log, d.reg); err != nil {
+			d.status.Close()
+			return nil, fmt.Errorf("--zk: %w", err)
 		}
 	}
 	return d, nil
@@ -155,11 +166,12 @@ func (d *daemon) once(ctx context.Context, stdout io.Writer) int {
 	return 0
 }
 
-// handler serves /metrics from the registry and the loop's /status, /healthz and /readyz.
+// handler serves /metrics from the registry and the loop's /status, /healthz and /readyz (with the
+// election's block and a follower's answers under --zk).
 func (d *daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", d.loop.Handler())
+	mux.Handle("/", marmotd.Followers(d.loop.Handler(), d.elector))
 	return mux
 }
 
@@ -167,17 +179,18 @@ func (d *daemon) handler() http.Handler {
 func (d *daemon) serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := marmotd.StatusServer(d.handler())
 	var wg sync.WaitGroup
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	wg.Go(func() { marmotd.Serve(srv, d.status, errc) })
+	// The loop runs only while this replica leads, on the leader's context (docs/ha.md).
 	wg.Go(func() {
-		if err := srv.Serve(d.status); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := marmotd.Lead(ctx, d.elector, d.loop.Run); err != nil {
 			errc <- err
 		}
 	})
-	wg.Go(func() { _ = d.loop.Run(ctx) })
-	wg.Go(func() { d.reloads(ctx) })
-	d.log.Info("autoscaler started", zap.String("listen", d.status.Addr().String()), zap.Strings("mesos", d.cfg.mesosURLs),
+	wg.Go(func() { marmotd.Reloads(ctx, d.env.hup, d.reload) })
+	d.log.Info("autoscaler started", zap.String("listen", d.status.Addr().String()), zap.Bool("election", d.elector != nil), zap.Strings("mesos", d.cfg.mesosURLs),
 		zap.Strings("marathon", d.cfg.marathonURLs), zap.String("aws_region", d.cfg.aws.Region), zap.Bool("dry_run", d.cfg.dryRun),
 		zap.Int("pools", len(d.cfg.policy.Pools)))
 	var err error
@@ -194,20 +207,13 @@ func (d *daemon) serve(ctx context.Context) error {
 	return err
 }
 
-// reloads puts a new policy in force on every SIGHUP; one that does not load leaves the last good
-// one in force (the loop counts it and shows it in /status).
-func (d *daemon) reloads(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.env.hup:
-		}
-		err := d.loop.ReloadPolicy(func() (*policy.AutoscalerPolicy, error) { return loadPolicy(d.cfg.policyFile) })
-		if err != nil {
-			d.log.Error("SIGHUP: the new policy is refused; the last good one stays in force", zap.String("file", d.cfg.policyFile), zap.Error(err))
-			continue
-		}
-		d.log.Info("SIGHUP: policy reloaded", zap.String("file", d.cfg.policyFile))
+// reload puts a new policy in force on SIGHUP; one that does not load leaves the last good one in
+// force (the loop counts it and shows it in /status).
+func (d *daemon) reload() {
+	err := d.loop.ReloadPolicy(func() (*policy.AutoscalerPolicy, error) { return loadPolicy(d.cfg.policyFile) })
+	if err != nil {
+		d.log.Error("SIGHUP: the new policy is refused; the last good one stays in force", zap.String("file", d.cfg.policyFile), zap.Error(err))
+		return
 	}
+	d.log.Info("SIGHUP: policy reloaded", zap.String("file", d.cfg.policyFile))
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -13,6 +11,8 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/marmot-project/marmot/election"
+	marmotd "github.com/marmot-project/marmot/internal/daemon"
 	"github.com/marmot-project/marmot/marathon"
 	"github.com/marmot-project/marmot/policy"
 )
@@ -42,12 +42,6 @@ Signals: SIGHUP reloads the policy (a bad one keeps the last good one); SIGINT a
 the requests the activator holds have been answered (up to --drain-timeout).
 `
 
-// listFlag is a flag that may be repeated, each value a comma-separated list.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
 // config is the command line, checked.
 type config struct {
 	marathonURLs    []string
@@ -63,6 +57,18 @@ type config struct {
 	drainTimeout    time.Duration
 	marathonTimeout time.Duration
 	logLevel        zapcore.Level
+	version         bool
+	// The activator's limits against slow and greedy clients.
+	activatorReadHeaderTimeout time.Duration
+	activatorReadTimeout       time.Duration
+	activatorWriteTimeout      time.Duration
+	activatorIdleTimeout       time.Duration
+	activatorMaxHeaderBytes    int
+
+	// election is nil without --zk: a single replica that always leads.
+	election *election.Config
+	// marathonAuth are the credentials; never logged, never in /status.
+	marathonAuth marmotd.Credentials
 
 	policy *policy.HibernationPolicy
 }
@@ -70,8 +76,10 @@ type config struct {
 // parseConfig reads the flags and checks them all, returning every problem at once.
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
-	var marathonURLs, haproxyURLs, nginxLogs listFlag
+	var marathonURLs, haproxyURLs, nginxLogs marmotd.ListFlag
 	var logLevel string
+	var ha marmotd.HAFlags
+	marathonFlags := marmotd.MarathonFlags()
 	fs := flag.NewFlagSet("hibernator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&marathonURLs, "marathon-url", "Marathon `URL`, repeatable or comma-separated (any instance: standbys proxy to the leader); required")
@@ -87,18 +95,25 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "on shutdown, how long held requests may still wait for their app")
 	fs.DurationVar(&c.marathonTimeout, "marathon-timeout", 10*time.Second, "timeout of one Marathon call")
 	fs.StringVar(&logLevel, "log-level", "info", "`level` of the JSON logs on stderr: debug, info, warn, error")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		printFlags(stderr, fs)
-		fmt.Fprint(stderr, usageExamples)
-	}
+	fs.DurationVar(&c.activatorReadHeaderTimeout, "activator-read-header-timeout", 10*time.Second, "the activator closes a connection whose request headers take longer (slow clients)")
+	fs.DurationVar(&c.activatorReadTimeout, "activator-read-timeout", time.Minute, "the activator closes a connection whose request, body included, takes longer to read")
+	fs.DurationVar(&c.activatorWriteTimeout, "activator-write-timeout", 15*time.Minute, "longest time from the end of a request's headers to the end of its answer, the hold included; must be longer than the policy's hold.max_timeout")
+	fs.DurationVar(&c.activatorIdleTimeout, "activator-idle-timeout", 2*time.Minute, "the activator closes keep-alive connections idle this long")
+	fs.IntVar(&c.activatorMaxHeaderBytes, "activator-max-header-bytes", 64<<10, "largest request header the activator reads, in `bytes`; larger ones get 431")
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	ha.Register(fs, "hibernator")
+	marathonFlags.Register(fs)
+	marmotd.Usage(fs, stderr, usage, usageExamples)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	c.marathonURLs, c.haproxyURLs, c.nginxLogs = splitList(marathonURLs), splitList(haproxyURLs), splitList(nginxLogs)
+	if c.version {
+		return c, nil
+	}
+	c.marathonURLs, c.haproxyURLs, c.nginxLogs = marathonURLs, haproxyURLs, nginxLogs
 
-	var errs []string
-	add := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	var errs marmotd.Problems
+	add := errs.Add
 	if fs.NArg() > 0 {
 		add("unexpected arguments %q (flags come as --name value)", fs.Args())
 	}
@@ -109,13 +124,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			add("--marathon-url: %s", line)
 		}
 	}
-	checkAddr := func(flag, addr string) {
-		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-			add("--%s: %q is not host:port or :port", flag, addr)
-		}
-	}
-	checkAddr("listen", c.listen)
-	checkAddr("activator-listen", c.activatorListen)
+	errs.CheckAddr("listen", c.listen)
+	errs.CheckAddr("activator-listen", c.activatorListen)
 	if c.listen == c.activatorListen {
 		add("--listen and --activator-listen: both are %q; the activator listens apart from metrics and status", c.listen)
 	}
@@ -127,7 +137,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
-	}{{"interval", c.interval}, {"traffic-interval", c.trafficInterval}, {"drain-timeout", c.drainTimeout}, {"marathon-timeout", c.marathonTimeout}} {
+	}{{"interval", c.interval}, {"traffic-interval", c.trafficInterval}, {"drain-timeout", c.drainTimeout}, {"marathon-timeout", c.marathonTimeout},
+		{"activator-read-header-timeout", c.activatorReadHeaderTimeout}, {"activator-read-timeout", c.activatorReadTimeout},
+		{"activator-write-timeout", c.activatorWriteTimeout}, {"activator-idle-timeout", c.activatorIdleTimeout}} {
 		if d.v <= 0 {
 			add("--%s: %s must be positive", d.flag, d.v)
 		}
@@ -135,9 +147,12 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if c.recheckAfter < 0 {
 		add("--recheck-after: %s must not be negative", c.recheckAfter)
 	}
-	if err := c.logLevel.Set(logLevel); err != nil {
-		add("--log-level: %q is not one of debug, info, warn, error", logLevel)
+	if c.activatorMaxHeaderBytes < 4<<10 {
+		add("--activator-max-header-bytes: %d is below 4096; browsers send more", c.activatorMaxHeaderBytes)
 	}
+	errs.LogLevel(logLevel, &c.logLevel)
+	c.election = ha.Config(&errs)
+	c.marathonAuth = marathonFlags.Resolve(&errs)
 	c.policy = policy.DefaultHibernationPolicy()
 	if c.policyFile != "" {
 		p, err := loadPolicy(c.policyFile)
@@ -148,25 +163,13 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		}
 		c.policy = p
 	}
-	if len(errs) > 0 {
-		return nil, errors.New(strings.Join(errs, "\n"))
+	if c.policy != nil && c.activatorWriteTimeout > 0 && c.policy.Hold.MaxTimeout.D >= c.activatorWriteTimeout {
+		add("--activator-write-timeout: %s must be longer than the longest hold the policy allows (%s, hold.max_timeout)", c.activatorWriteTimeout, c.policy.Hold.MaxTimeout.D)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	return c, nil
-}
-
-// printFlags lists the flags as they are written on a command line, with two dashes.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		name, text := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
-		if name != "" {
-			line += " " + name
-		}
-		if f.DefValue != "" && f.DefValue != "false" {
-			text += fmt.Sprintf(" (default %s)", f.DefValue)
-		}
-		fmt.Fprintf(w, "%s\n      %s\n", line, text)
-	})
 }
 
 // loadPolicy reads and checks a policy file; the error lists every problem, one per line.

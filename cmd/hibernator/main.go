@@ -12,10 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	_ "time/tzdata" // keep_awake windows name IANA zones; a slim container may have no zoneinfo
@@ -23,19 +21,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
+	"github.com/marmot-project/marmot/election"
 	"github.com/marmot-project/marmot/hibernator"
+	marmotd "github.com/marmot-project/marmot/internal/daemon"
 	"github.com/marmot-project/marmot/marathon"
 	"github.com/marmot-project/marmot/policy"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, env{now: time.Now, hup: hup}))
+	ctx, hup, stop := marmotd.Signals()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, env{now: time.Now, hup: hup})
+	stop()
+	os.Exit(code)
 }
 
 // env is what the process takes from its surroundings, so that tests can run it in-process.
@@ -61,7 +59,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, e env) in
 		fmt.Fprintf(stderr, "hibernator: invalid configuration:\n%s\n", err)
 		return 2
 	}
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(stderr), cfg.logLevel))
+	if cfg.version {
+		fmt.Fprintln(stdout, marmotd.VersionLine("hibernator"))
+		return 0
+	}
+	log := marmotd.NewLogger(stderr, cfg.logLevel)
 	defer func() { _ = log.Sync() }()
 	d, err := newDaemon(cfg, log, e)
 	if err != nil {
@@ -104,17 +106,24 @@ type daemon struct {
 	nginx            []*hibernator.NginxAccessLog
 	status           net.Listener
 	act              net.Listener
+	// glue is Marathon, for the routes a follower keeps.
+	glue marathonGlue
+	// elector is nil without --zk: this replica always leads.
+	elector *election.Elector
 }
 
 func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
 	d := &daemon{cfg: cfg, log: log, env: e, reg: prometheus.NewRegistry(), current: &currentPolicy{}}
 	d.current.Store(cfg.policy)
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	client, err := marathon.New(marathon.Config{URLs: cfg.marathonURLs, Timeout: cfg.marathonTimeout}, log.Named("marathon"))
+	ra := cfg.marathonAuth
+	client, err := marathon.New(marathon.Config{URLs: cfg.marathonURLs, Timeout: cfg.marathonTimeout, HTTPClient: ra.HTTPClient(),
+		BasicAuthUser: ra.User, BasicAuthPassword: ra.Pass, Token: ra.Token}, log.Named("marathon"))
 	if err != nil {
 		return nil, err
 	}
 	glue := marathonGlue{c: client}
+	d.glue = glue
 
 	activatorTraffic := hibernator.NewActivatorTraffic(e.now())
 	sources := []hibernator.TrafficSource{activatorTraffic}
@@ -147,6 +156,11 @@ func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
 	if d.act, err = net.Listen("tcp", cfg.activatorListen); err != nil {
 		d.status.Close()
 		return nil, fmt.Errorf("--activator-listen: %w", err)
+	}
+	if d.elector, err = marmotd.NewElector(cfg.election, "hibernator", d.status.Addr().String(), log, d.reg); err != nil {
+		d.status.Close()
+		d.act.Close()
+		return nil, fmt.Errorf("--zk: %w", err)
 	}
 	return d, nil
 }
@@ -204,24 +218,26 @@ func (d *daemon) serve(ctx context.Context) error {
 	actCtx, stopActivator := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopActivator()
 	defer stopLoop()
-	statusSrv := &http.Server{Handler: d.loop.Handler(d.reg), ReadHeaderTimeout: 10 * time.Second}
-	// No write timeout on the activator: a held request waits up to its hold timeout, and a proxied
-	// one as long as the app takes. Headers must come quickly, and idle connections go.
-	actSrv := &http.Server{Handler: d.activatorHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	statusSrv := marmotd.StatusServer(marmotd.Followers(d.loop.Handler(d.reg), d.elector))
+	actSrv := d.activatorServer()
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	serveOn := func(srv *http.Server, l net.Listener) {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	errc := make(chan error, 3)
+	wg.Go(func() { marmotd.Serve(statusSrv, d.status, errc) })
+	wg.Go(func() { marmotd.Serve(actSrv, d.act, errc) })
+	wg.Go(func() { _ = d.activator.Run(actCtx) })
+	// The loop runs only while this replica leads, on the leader's context (docs/ha.md); the activator
+	// answers in every replica, so a follower keeps its host map from Marathon.
+	wg.Go(func() {
+		if err := marmotd.Lead(loopCtx, d.elector, d.loop.Run); err != nil {
 			errc <- err
 		}
+	})
+	if d.elector != nil {
+		wg.Go(func() { d.followRoutes(loopCtx) })
 	}
-	wg.Go(func() { serveOn(statusSrv, d.status) })
-	wg.Go(func() { serveOn(actSrv, d.act) })
-	wg.Go(func() { _ = d.activator.Run(actCtx) })
-	wg.Go(func() { _ = d.loop.Run(loopCtx) })
-	wg.Go(func() { d.reloads(loopCtx) })
-	d.log.Info("hibernator started", zap.String("listen", d.status.Addr().String()), zap.String("activator", d.act.Addr().String()),
+	wg.Go(func() { marmotd.Reloads(loopCtx, d.env.hup, d.reload) })
+	d.log.Info("hibernator started", zap.String("listen", d.status.Addr().String()), zap.String("activator", d.act.Addr().String()), zap.Bool("election", d.elector != nil),
 		zap.Strings("marathon", d.cfg.marathonURLs), zap.Bool("dry_run", d.cfg.dryRun))
 
 	var err error
@@ -248,31 +264,88 @@ func (d *daemon) serve(ctx context.Context) error {
 	return err
 }
 
-// reloads puts a new policy in force on every SIGHUP; a policy that does not load leaves the last good
-// one in force.
-func (d *daemon) reloads(ctx context.Context) {
+// reload puts a new policy in force on SIGHUP; a policy that does not load leaves the last good one
+// in force.
+func (d *daemon) reload() {
+	if d.cfg.policyFile == "" {
+		d.log.Info("SIGHUP: no --policy file to reload; the defaults stay")
+		return
+	}
+	p, err := loadPolicy(d.cfg.policyFile)
+	if err != nil {
+		d.metrics.PolicyReloaded(false)
+		d.log.Error("policy reload failed; the last good policy stays in force", zap.String("file", d.cfg.policyFile), zap.Error(err))
+		return
+	}
+	if activatorConfig(p) != activatorConfig(d.cfg.policy) {
+		d.log.Warn("the policy's hold, wake and waiting_page settings take effect at the next restart")
+	}
+	d.current.Store(p)
+	d.loop.SetPolicy(p)
+	d.metrics.PolicyReloaded(true)
+	d.log.Info("policy reloaded", zap.String("file", d.cfg.policyFile))
+}
+
+// activatorServer is the activator's server, with limits against slow and greedy clients: headers
+// must come within the read-header timeout and fit in the header limit, the whole request within the
+// read timeout, and the answer, hold included, within the write timeout; idle connections go.
+func (d *daemon) activatorServer() *http.Server {
+	return &http.Server{Handler: readWithin(d.activatorHandler, d.cfg.activatorReadTimeout), ReadHeaderTimeout: d.cfg.activatorReadHeaderTimeout,
+		WriteTimeout: d.cfg.activatorWriteTimeout, IdleTimeout: d.cfg.activatorIdleTimeout, MaxHeaderBytes: d.cfg.activatorMaxHeaderBytes}
+}
+
+// readWithin bounds the time to read a request, body included, and lifts the bound once the body is
+// read. http.Server's own ReadTimeout would not do: its deadline outlives the body, and when it
+// passes during a hold the server's background read fails and cancels the held request.
+func readWithin(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if r.Body == nil || r.Body == http.NoBody {
+			_ = rc.SetReadDeadline(time.Time{})
+		} else {
+			_ = rc.SetReadDeadline(time.Now().Add(d))
+			r.Body = &liftAtEOF{ReadCloser: r.Body, rc: rc}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// liftAtEOF lifts the connection's read deadline when the body has been read.
+type liftAtEOF struct {
+	io.ReadCloser
+	rc *http.ResponseController
+}
+
+func (b *liftAtEOF) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// followRoutes keeps a follower's host map, so that its activator answers and wakes like the
+// leader's: every traffic interval, while this replica does not lead, it reads the opted-in apps
+// from Marathon and builds the routes as the loop does. Wakes from several replicas are safe: they
+// go through Marathon, where the second PUT of a wake finds the app deploying (409) or awake.
+func (d *daemon) followRoutes(ctx context.Context) {
+	t := time.NewTicker(d.cfg.trafficInterval)
+	defer t.Stop()
 	for {
+		if !d.elector.IsLeader() {
+			apps, err := d.glue.Apps(ctx, policy.LabelHibernate)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				d.log.Warn("follower: cannot read the opted-in apps; the activator keeps its host map", zap.Error(err))
+			case err == nil && !d.elector.IsLeader():
+				routes, _ := hibernator.BuildRoutes(apps, d.current.Load())
+				d.activator.SetRoutes(routes)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.env.hup:
+		case <-t.C:
 		}
-		if d.cfg.policyFile == "" {
-			d.log.Info("SIGHUP: no --policy file to reload; the defaults stay")
-			continue
-		}
-		p, err := loadPolicy(d.cfg.policyFile)
-		if err != nil {
-			d.metrics.PolicyReloaded(false)
-			d.log.Error("policy reload failed; the last good policy stays in force", zap.String("file", d.cfg.policyFile), zap.Error(err))
-			continue
-		}
-		if activatorConfig(p) != activatorConfig(d.cfg.policy) {
-			d.log.Warn("the policy's hold, wake and waiting_page settings take effect at the next restart")
-		}
-		d.current.Store(p)
-		d.loop.SetPolicy(p)
-		d.metrics.PolicyReloaded(true)
-		d.log.Info("policy reloaded", zap.String("file", d.cfg.policyFile))
 	}
 }

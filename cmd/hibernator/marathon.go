@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/marmot-project/marmot/hibernator"
 	"github.com/marmot-project/marmot/marathon"
@@ -104,17 +103,4 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %w", hibernator.ErrAppLocked, err)
 	}
 	return err
-}
-
-// splitList turns repeated and comma-separated flag values into one list.
-func splitList(values []string) []string {
-	var out []string
-	for _, v := range values {
-		for item := range strings.SplitSeq(v, ",") {
-			if item = strings.TrimSpace(item); item != "" {
-				out = append(out, item)
-			}
-		}
-	}
-	return out
 }

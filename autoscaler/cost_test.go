@@ -61,7 +61,7 @@ func TestCostFiguresByHand(t *testing.T) {
 	near(t, "pool per hour", p.PerHour, 2*m5Price)
 	near(t, "cpu-hour", p.Rate.CPUHour, m5CPUHour)
 	near(t, "GiB-hour", p.Rate.GiBHour, m5GiBHour)
-	web := m5CPUHour + m5GiBHour     // 1 cpu, 1 GiB = 0.0378592
+	web := m5CPUHour + m5GiBHour      // 1 cpu, 1 GiB = 0.0378592
 	noTeam := 2*m5CPUHour + m5GiBHour // 2 cpus, 1 GiB = 0.0718552
 	if len(f.Teams) != 2 || f.Teams[0].Name != cost.NoTeam || f.Teams[1].Name != "web" {
 		t.Fatalf("teams = %+v, want (no team) then web, most expensive first", f.Teams)

@@ -59,11 +59,13 @@ type HibernationCost struct {
 
 // AppSaved is one sleeping app's part.
 type AppSaved struct {
-	App     string         `json:"app"`
-	Freed   cost.Resources `json:"freed"`
-	Since   time.Time      `json:"since"`
-	PerHour float64        `json:"per_hour"`
-	Saved   float64        `json:"saved"`
+	App string `json:"app"`
+	// Instances is the count the app wakes to; Freed what they would hold.
+	Instances int            `json:"instances"`
+	Freed     cost.Resources `json:"freed"`
+	Since     time.Time      `json:"since"`
+	PerHour   float64        `json:"per_hour"`
+	Saved     float64        `json:"saved"`
 }
 
 type costMetrics struct {
@@ -126,7 +128,7 @@ func (c *Cost) Observe(now time.Time, apps []App, pol *policy.HibernationPolicy)
 			continue
 		}
 		n := float64(labels.Asleep.Instances)
-		s := AppSaved{App: a.ID, Freed: cost.Resources{CPUs: n * a.CPUs, MemMiB: n * a.Mem}, Since: labels.Asleep.At}
+		s := AppSaved{App: a.ID, Instances: labels.Asleep.Instances, Freed: cost.Resources{CPUs: n * a.CPUs, MemMiB: n * a.Mem}, Since: labels.Asleep.At}
 		s.PerHour = c.cfg.Rate.Of(s.Freed)
 		if h := now.Sub(s.Since).Hours(); h > 0 {
 			s.Saved = s.PerHour * h

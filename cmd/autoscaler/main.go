@@ -179,7 +179,7 @@ func (d *daemon) handler() http.Handler {
 func (d *daemon) serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv := marmotd.StatusServer(d.handler())
+	srv := marmotd.StatusServer(d.withPage(ctx, d.handler()))
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	wg.Go(func() { marmotd.Serve(srv, d.status, errc) })

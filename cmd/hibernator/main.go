@@ -218,7 +218,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	actCtx, stopActivator := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopActivator()
 	defer stopLoop()
-	statusSrv := marmotd.StatusServer(marmotd.Followers(d.loop.Handler(d.reg), d.elector))
+	statusSrv := marmotd.StatusServer(d.withPage(loopCtx, marmotd.Followers(d.loop.Handler(d.reg), d.elector)))
 	actSrv := d.activatorServer()
 
 	var wg sync.WaitGroup

@@ -207,3 +207,71 @@ func hibernationBoard() *Board {
 		q(`histogram_quantile(0.9, sum by (le) (rate(marmot_hibernator_reconcile_duration_seconds_bucket[$__rate_interval])))`, "p90")))
 	return l.board()
 }
+
+func costBoard() *Board {
+	l := newBoard("marmot-cost", "Marmot / Cost and chargeback",
+		"What the cluster costs, who uses it, and what autoscaling and hibernation save, in US dollars. Prices: the autoscaler's built-in on-demand table and EC2 spot prices, split per cpu-hour and GiB-hour by the OpenCost ratio method; the hibernator prices what sleeping apps free at its own rate (docs/cost.md). Per-hour figures are derived from the cluster as it is, so they survive restarts; the _total counters restart with the daemons, which increase() allows for.",
+		queryVariable("pool", poolVar))
+
+	l.row("Now")
+	l.add(6, 4, stat("Cost per hour",
+		"What every instance of the selected pools costs per hour now, agents or not (booting and draining instances too). Instances of an unknown type are left out: see Unpriced instances below.",
+		"currencyUSD", q(`sum(marmot_cost_pool_dollars_per_hour{pool=~"$pool"})`, "per hour")))
+	l.add(6, 4, stat("Idle share",
+		"Share of the cost per hour that no task holds: free resources of agents plus instances that are no agent. Part of it is the policy's headroom; a large share for long means the pools are oversized.",
+		"percentunit", q(`sum(marmot_cost_idle_dollars_per_hour{pool=~"$pool"}) / sum(marmot_cost_pool_dollars_per_hour{pool=~"$pool"})`, "idle")))
+	l.add(6, 4, stat("Autoscaling saves per hour",
+		"What the selected pools save per hour now against static pools sized for their trailing peak (the most instances each ran over the peak window, a week by default): instances below the peak × the pool's mean instance price.",
+		"currencyUSD", q(`sum(marmot_cost_autoscaling_savings_dollars_per_hour{pool=~"$pool"})`, "autoscaling")))
+	l.add(6, 4, stat("Hibernation saves per hour",
+		"What the resources of the apps asleep now would cost per hour if they were awake (remembered instances × cpus and memory, at the hibernator's rates). From the hibernator.",
+		"currencyUSD", q(`sum(marmot_cost_hibernation_savings_dollars_per_hour)`, "hibernation")))
+
+	l.row("Pools")
+	l.add(8, 8, stacked("Cost per hour by pool",
+		"What each pool's instances cost per hour. Steps are instances launched or terminated; with spot instances the line also moves with the spot price.",
+		"currencyUSD", q(`sum by (pool) (marmot_cost_pool_dollars_per_hour{pool=~"$pool"})`, "{{pool}}")))
+	l.add(8, 8, timeseries("Price per cpu-hour",
+		"Each pool's price of one cpu for an hour: its agents' prices split between cpus and memory in the ratio of AWS's marginal rates, then scaled to add up to the price (OpenCost's method). A pool of mixed types or spot and on-demand gets the capacity-weighted average.",
+		"currencyUSD", q(`max by (pool) (marmot_cost_cpu_price_dollars_per_core_hour{pool=~"$pool"})`, "{{pool}}")))
+	l.add(8, 8, timeseries("Price per GiB-hour of memory",
+		"Each pool's price of one GiB of memory for an hour, by the same split as the cpu price beside it.",
+		"currencyUSD", q(`max by (pool) (marmot_cost_memory_price_dollars_per_gib_hour{pool=~"$pool"})`, "{{pool}}")))
+	l.add(12, 8, timeseries("Instances against the static peak",
+		"Instances each pool pays for now, and the static pool the savings compare against: the most instances the pool ran over the trailing window. The gap between the lines is what autoscaling saves. After an autoscaler restart the peak starts again from the current size, so savings err low until the window has filled.",
+		"short",
+		q(`sum by (pool) (marmot_cost_instances{pool=~"$pool"})`, "{{pool}} instances"),
+		q(`max by (pool) (marmot_cost_static_peak_instances{pool=~"$pool"})`, "{{pool}} static peak")))
+	l.add(12, 8, alarm("Unpriced instances",
+		"Instances whose type has no known price (not in the built-in table for the region, no override): their cost is missing from every figure here, not zero. Anything above zero needs a price.",
+		"short", 1, q(`sum(marmot_cost_instances{pool=~"$pool", priced="false"})`, "unpriced")))
+
+	l.row("Chargeback")
+	l.add(12, 9, stacked("Cost per hour by team, and idle",
+		"What the resources each team's tasks hold cost per hour (the marmot.team label; apps without it are \"(no team)\"), at their pool's rates, stacked with the idle capacity nobody holds. Teams plus idle add up to the cost per hour of every pool. Teams span all pools; the idle line follows the pool selection.",
+		"currencyUSD",
+		q(`sum by (team) (marmot_cost_team_dollars_per_hour)`, "{{team}}"),
+		q(`sum(marmot_cost_idle_dollars_per_hour{pool=~"$pool"})`, "idle")))
+	l.add(12, 9, timeseries("Most expensive apps",
+		"The ten apps whose tasks cost the most per hour now (allocated cpus and memory × their pool's rates): what they set aside, used or not. An app near the top that uses little of what it asks for is the place to start.",
+		"currencyUSD", q(`topk(10, sum by (app, team) (marmot_cost_app_dollars_per_hour))`, "{{app}} ({{team}})")))
+
+	l.row("Savings")
+	l.add(12, 8, timeseries("Savings per hour",
+		"What autoscaling (per pool, against the trailing peak) and hibernation (apps asleep) save per hour now.",
+		"currencyUSD",
+		q(`sum by (pool) (marmot_cost_autoscaling_savings_dollars_per_hour{pool=~"$pool"})`, "autoscaling {{pool}}"),
+		q(`sum(marmot_cost_hibernation_savings_dollars_per_hour)`, "hibernation")))
+	l.add(12, 8, timeseries("Hibernation savings by app",
+		"What each sleeping app frees per hour, the ten largest. An app appears while it sleeps and leaves the chart when it wakes.",
+		"currencyUSD", q(`topk(10, sum by (app) (marmot_cost_hibernation_app_savings_dollars_per_hour))`, "{{app}}")))
+	l.add(12, 8, bars("Spent and saved per interval",
+		"Dollars spent on the selected pools, and saved by autoscaling and hibernation, per interval: increase() of the _total counters, which the daemons integrate from their per-hour figures. A restart resets a counter to zero, which increase() allows for; the time a daemon was down is not counted.",
+		q(`sum(increase(marmot_cost_pool_dollars_total{pool=~"$pool"}[$__rate_interval]))`, "spent"),
+		q(`sum(increase(marmot_cost_autoscaling_savings_dollars_total{pool=~"$pool"}[$__rate_interval]))`, "saved by autoscaling"),
+		q(`sum(increase(marmot_cost_hibernation_savings_dollars_total[$__rate_interval]))`, "saved by hibernation")))
+	l.add(12, 8, stat("Saved by the sleeps in progress",
+		"What the apps asleep now have saved since each fell asleep (from their marmot.hibernated.at label, so a hibernator restart keeps it). It drops when an app wakes: its sleep is then in the savings counted per interval.",
+		"currencyUSD", q(`sum(marmot_cost_hibernation_asleep_savings_dollars)`, "asleep")))
+	return l.board()
+}

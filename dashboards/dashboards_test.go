@@ -118,14 +118,19 @@ func exportedMetrics(t *testing.T) *knownMetrics {
 	pol := policy.DefaultAutoscalerPolicy()
 	pol.Pools = []policy.PoolPolicy{policy.DefaultPoolPolicy()}
 	pol.Pools[0].Name = "default"
-	if _, err := autoscaler.New(autoscaler.Config{
+	loop, err := autoscaler.New(autoscaler.Config{
 		Policy: &pol, Mesos: noMesos{}, Marathon: noMarathon{}, Cloud: noCloud{}, Registry: k,
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatalf("autoscaler.New: %v", err)
+	}
+	if _, err := autoscaler.NewCost(autoscaler.CostConfig{Loop: loop, Registry: k}); err != nil {
+		t.Fatalf("autoscaler.NewCost: %v", err)
 	}
 	hibernator.NewLoopMetrics(k)
 	hibernator.NewActivatorMetrics(k)
-	for _, prefix := range []string{"marmot_autoscaler_", "marmot_hibernator_"} {
+	hibernator.NewCost(hibernator.CostConfig{Registry: k})
+	for _, prefix := range []string{"marmot_autoscaler_", "marmot_hibernator_", "marmot_cost_"} {
 		if !slices.ContainsFunc(keys(k.names), func(n string) bool { return strings.HasPrefix(n, prefix) }) {
 			t.Fatalf("no %s* metric found: the test no longer sees the daemons' collectors", prefix)
 		}

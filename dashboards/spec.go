@@ -15,6 +15,7 @@ func Boards() map[string]*Board {
 		"marmot-cluster.json":     clusterBoard(),
 		"marmot-autoscaler.json":  autoscalerBoard(),
 		"marmot-hibernation.json": hibernationBoard(),
+		"marmot-cost.json":        costBoard(),
 	}
 }
 

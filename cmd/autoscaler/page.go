@@ -16,15 +16,18 @@ import (
 // leaves the cost figures without an update when no reconcile came (the _total counters integrate
 // between updates).
 const (
-	pageTick    = time.Second
-	costRefresh = 30 * time.Second
+	// pageResolution and pageCapacity keep twelve hours of samples, one per 10 s.
+	pageResolution = 10 * time.Second
+	pageCapacity   = 12 * 360
+	pageTick       = time.Second
+	costRefresh    = 30 * time.Second
 )
 
 // withPage serves the dashboard page (webui) at /, with /assets/ and /api/series, in front of h (which
 // keeps /metrics, /status, /healthz and /readyz), and registers the marmot_cost_* series. Until ctx
 // ends it updates the cost figures and records a page sample after each reconcile.
 func (d *daemon) withPage(ctx context.Context, h http.Handler) http.Handler {
-	ui := webui.New(webui.Config{Title: "marmot autoscaler", StatusPath: "status"})
+	ui := webui.New(webui.Config{Title: "marmot autoscaler", StatusPath: "status", Resolution: pageResolution, Capacity: pageCapacity})
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	ui.Mount(mux)

@@ -16,8 +16,11 @@ import (
 // leaves the cost figures without an update while this replica leads (the _total counter integrates
 // between updates).
 const (
-	pageTick    = time.Second
-	costRefresh = 30 * time.Second
+	// pageResolution and pageCapacity keep twelve hours of samples, one per 10 s.
+	pageResolution = 10 * time.Second
+	pageCapacity   = 12 * 360
+	pageTick       = time.Second
+	costRefresh    = 30 * time.Second
 )
 
 // withPage serves the dashboard page (webui) at /, with /assets/ and /api/series, in front of h (which
@@ -28,7 +31,7 @@ const (
 // Prices: the hibernator does not see the cloud, so it prices freed resources at
 // hibernator.DefaultCostRate (docs/cost.md, "The hibernator's prices").
 func (d *daemon) withPage(ctx context.Context, h http.Handler) http.Handler {
-	ui := webui.New(webui.Config{Title: "marmot hibernator", StatusPath: "status"})
+	ui := webui.New(webui.Config{Title: "marmot hibernator", StatusPath: "status", Resolution: pageResolution, Capacity: pageCapacity})
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	ui.Mount(mux)

@@ -56,6 +56,9 @@ func samplePage(ctx context.Context, loop *autoscaler.Loop, costs *autoscaler.Co
 		if st.LastPlanned.IsZero() || (st.LastPlanned.Equal(planned) && time.Since(updated) < costRefresh) {
 			continue
 		}
+		if st.LastReconcile == nil || time.Since(st.LastReconcile.At) > stale(st) {
+			continue // the loop stopped (leadership lost): its last observation no longer describes the cluster
+		}
 		planned, updated = st.LastPlanned, time.Now()
 		f, ok := costs.Update(ctx)
 		if !ok {
@@ -66,4 +69,14 @@ func samplePage(ctx context.Context, loop *autoscaler.Loop, costs *autoscaler.Co
 		s.Cost = &webui.Cost{PerHour: f.PerHour, Total: f.Totals.Cost, SavedAutoscaling: f.Totals.SavedAutoscaling}
 		ui.Record(s)
 	}
+}
+
+// stale is how old the last reconcile may be for its observation to count as the cluster now: two
+// periodic reconciles and a margin.
+func stale(st autoscaler.Status) time.Duration {
+	interval := costRefresh
+	if st.Policy != nil && st.Policy.ReconcileInterval.D > 0 {
+		interval = st.Policy.ReconcileInterval.D
+	}
+	return 2*interval + costRefresh
 }

@@ -57,6 +57,9 @@ func (d *daemon) samplePage(ctx context.Context, costs *hibernator.Cost, ui *web
 		if !st.Ready || st.ObservedAt.IsZero() || (st.ObservedAt.Equal(observed) && time.Since(updated) < costRefresh) {
 			continue
 		}
+		if d.env.now().Sub(st.ObservedAt) > 2*d.cfg.interval+costRefresh {
+			continue // the loop stopped (leadership lost) or cannot read Marathon: nothing current to add up
+		}
 		observed, updated = st.ObservedAt, time.Now()
 		hc, err := costs.Update(ctx, d.glue, d.current.Load(), d.env.now())
 		if err != nil {

@@ -562,3 +562,31 @@ func verifyUnit(t *testing.T, path, binary, envPath string) {
 		t.Errorf("systemd-analyze verify %s: %v\n%s", path, err, msg)
 	}
 }
+
+// The -ldflags of the Dockerfile's build stamp the version that --version prints.
+func TestDockerfileStampsVersion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary; skipped with -short")
+	}
+	var ldflags string
+	for _, in := range parseDockerfile(t, filepath.Join(repoRoot, "Dockerfile")) {
+		if m := regexp.MustCompile(`-ldflags "([^"]+)"`).FindStringSubmatch(in.args); in.cmd == "RUN" && m != nil {
+			ldflags = m[1]
+		}
+	}
+	if ldflags == "" {
+		t.Fatal("no go build -ldflags in the Dockerfile")
+	}
+	const v = "9.8.7-packaging-test"
+	bin := filepath.Join(t.TempDir(), "autoscaler")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", strings.ReplaceAll(ldflags, "${VERSION}", v), "-o", bin, "./cmd/autoscaler")
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), v) {
+		t.Errorf("autoscaler --version: %v, %q; want it to print %s", err, out, v)
+	}
+}

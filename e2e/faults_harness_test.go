@@ -45,7 +45,8 @@ apps:
 const faultGroup = "asg-default"
 
 // faultPolicy is the autoscaler's policy for the fault suite; its holes are reconcile_interval,
-// drain_mode, min_agents, drain_deadline and boot_timeout.
+// drain_mode, min_agents, drain_deadline and boot_timeout. target_utilization 1: the pool grows only
+// for waiting instances, so that a test can tell exactly how many agents are needed.
 const faultPolicy = `
 reconcile_interval: %s
 drain_mode: %s
@@ -53,6 +54,7 @@ pools:
   - name: default
     min_agents: %d
     max_agents: 6
+    target_utilization: 1
     scale_up: {max_step: 4, cooldown: 1s}
     scale_down: {unneeded_for: 3s, delay_after_scale_up: 3s, min_agent_age: 0s, max_draining: 1, drain_deadline: %s}
     health: {max_data_age: 30s, ok_missing_agents: 2}

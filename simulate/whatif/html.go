@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"io"
 	"regexp"
+
+	"github.com/marmot-project/marmot/webui"
 )
 
-// The chart library is uPlot 1.6.32 (MIT, assets/uPlot.LICENSE), from the npm registry's "uplot"
-// package, dist/ files as published: the report embeds it whole, so that it opens anywhere with no
-// network and no CDN.
+// The chart library is the one the dashboard page embeds, uPlot 1.6.32 (MIT, webui/assets/uPlot.LICENSE),
+// from webui.ChartLibrary, so that Marmot ships one copy of it: the report embeds it whole, so that it
+// opens anywhere with no network and no CDN.
 //
-//go:embed assets/uPlot.iife.min.js assets/uPlot.min.css assets/report.html.tmpl
+//go:embed assets/report.html.tmpl
 var assets embed.FS
 
 var reportTemplate = template.Must(template.ParseFS(assets, "assets/report.html.tmpl"))
@@ -25,13 +28,9 @@ var bannerRe = regexp.MustCompile(`^/\*![^\n]*\*/`)
 // WriteHTML writes the report as one self-contained HTML page: the tables, and charts over time drawn
 // by the embedded chart library from the report's own series, embedded as JSON.
 func WriteHTML(w io.Writer, r *Report) error {
-	js, err := assets.ReadFile("assets/uPlot.iife.min.js")
-	if err != nil {
-		return err
-	}
-	css, err := assets.ReadFile("assets/uPlot.min.css")
-	if err != nil {
-		return err
+	js, css := webui.ChartLibrary()
+	if len(js) == 0 || len(css) == 0 {
+		return errors.New("whatif: the chart library is missing from webui")
 	}
 	js = bannerRe.ReplaceAll(js, []byte("/*! uPlot v1.6.32, MIT License, (c) Leon Sorokin */"))
 	// The charts read only the series and the labels; the full report would make the page heavy.

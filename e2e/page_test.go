@@ -27,6 +27,9 @@ func TestPageRendersInChromium(t *testing.T) {
 	chromium := needBinary(t, "chromium", "chromium")
 	c := startCluster(t)
 	page := c.pageURL(t)
+	if page != c.autoscale+"/" {
+		t.Errorf("the page is %s, want the autoscaler's own at /", page)
+	}
 
 	// The page draws what it has; wait until there is something of every kind to draw.
 	eventually(t, 2*time.Minute, "the page's samples to show both pools and their agents", func() error {
@@ -52,6 +55,17 @@ func TestPageRendersInChromium(t *testing.T) {
 			t.Errorf("the rendered page lacks %q", want)
 		}
 	}
+	// The autoscaler's page carries its cost figures; the hibernator's serves the page with its apps.
+	eventually(t, time.Minute, "the hibernator's page to show its apps", func() error {
+		var s webui.Series
+		if err := getJSON(c.hibernate+"/api/series", &s); err != nil {
+			return err
+		}
+		if s.Latest == nil || s.Latest.Apps == nil || s.Latest.Cost == nil {
+			return fmt.Errorf("latest %+v", s.Latest)
+		}
+		return nil
+	})
 	if strings.Contains(dom, "cannot read api/series") {
 		t.Error("the page could not read its samples")
 	}

@@ -41,6 +41,10 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The cost panels read both daemons' marmot_cost_* series: they are checked like every other.
+	if b := boards["marmot-cost.json"]; b == nil || len(b.Queries()) < 10 {
+		t.Fatal("the cost and chargeback dashboard is not among the shipped ones")
+	}
 	type check struct {
 		where string
 		run   func() (ok bool, last string)

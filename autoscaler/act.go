@@ -55,7 +55,7 @@ const (
 	ResultDone        ActionResult = "done"
 	ResultFailed      ActionResult = "failed"
 	ResultDryRun      ActionResult = "dry_run"     // nothing was called: --dry-run
-	ResultUnconfirmed ActionResult = "unconfirmed" // the re-check did not decide it again
+	ResultUnconfirmed ActionResult = "unconfirmed" // the re-check did not decide it again, or (a drain start) a termination it made room after did not happen
 )
 
 // ActionResults lists every result, so that metric series start at zero.
@@ -144,6 +144,10 @@ func newActuator(ctx context.Context, l *Loop, pol *policy.AutoscalerPolicy, pp 
 // run carries out the plan in its order: drains to abort, drains to clean up, terminations (drains
 // that are done, instances that never joined), scale-ups (whose desired capacity already counts the
 // terminations that decrement), drains to start, drains to resume, and scale-in protection.
+//
+// The planner stops counting a drain against max_draining once it decides to terminate it; when that
+// termination does not happen (unconfirmed or failed), the drain goes on, so no drain starts in this
+// reconcile: the next plan, which counts that drain again, decides them.
 func (a *actuator) run(plan *policy.PoolPlan) {
 	for _, d := range drainsDoing(plan, policy.DrainAbort) {
 		a.abort(d)
@@ -151,8 +155,11 @@ func (a *actuator) run(plan *policy.PoolPlan) {
 	for _, d := range drainsDoing(plan, policy.DrainForget) {
 		a.cleanup(d)
 	}
+	var notTerminated []string
 	for _, d := range drainsDoing(plan, policy.DrainTerminate) {
-		a.terminateDrain(d)
+		if !a.terminateDrain(d) {
+			notTerminated = append(notTerminated, d.Drain.InstanceID)
+		}
 	}
 	for _, in := range plan.Instances {
 		if in.Terminate {
@@ -164,7 +171,11 @@ func (a *actuator) run(plan *policy.PoolPlan) {
 			a.scaleUp(g)
 		}
 	}
-	a.startDrains(drainsDoing(plan, policy.DrainStart))
+	if starts := drainsDoing(plan, policy.DrainStart); len(notTerminated) == 0 {
+		a.startDrains(starts)
+	} else {
+		a.holdDrains(starts, notTerminated)
+	}
 	for _, d := range drainsDoing(plan, policy.DrainWait) {
 		if d.Reason == policy.DrainWaiting {
 			a.resume(d)
@@ -352,8 +363,9 @@ func (a *actuator) cleanup(dd policy.DrainDecision) {
 // terminateDrain ends a drain: the agent leaves Mesos first, so that nothing is placed on it while
 // its instance goes; the mark says "terminating" (a restart then waits for the instance to go
 // rather than draining again); then the instance is terminated, lowering desired capacity when the
-// plan says so. The schedule is cleaned once the instance is gone (cleanup).
-func (a *actuator) terminateDrain(dd policy.DrainDecision) {
+// plan says so. The schedule is cleaned once the instance is gone (cleanup). It reports false when
+// the termination did not happen (unconfirmed or failed); a dry run counts as done.
+func (a *actuator) terminateDrain(dd policy.DrainDecision) bool {
 	d := dd.Drain
 	act := drainAction(ActionDrainTerminate, dd)
 	act.Decrement = dd.DecrementDesired
@@ -361,7 +373,7 @@ func (a *actuator) terminateDrain(dd policy.DrainDecision) {
 		act.Result = ResultUnconfirmed
 		a.record(act)
 		a.notDecremented(d.Group, dd.DecrementDesired)
-		return
+		return false
 	}
 	act = a.do(act, func(act *Action) error {
 		if err := a.bringDown(act, d); err != nil {
@@ -374,12 +386,16 @@ func (a *actuator) terminateDrain(dd policy.DrainDecision) {
 		}
 		return a.terminate(act, d.InstanceID, dd.DecrementDesired)
 	})
+	if act.Result == ResultDryRun {
+		return true
+	}
 	if act.Result != ResultDone {
 		a.notDecremented(d.Group, dd.DecrementDesired)
-		return
+		return false
 	}
 	a.l.metrics.scaleDowns.WithLabelValues(a.pp.Name, dd.Reason.String()).Inc()
 	a.l.metrics.drainDuration.WithLabelValues(a.pp.Name, "terminated").Observe(a.l.now().Sub(d.Started).Seconds())
+	return true
 }
 
 // bringDown takes a drain's agent out of Mesos: START_MAINTENANCE for a machine in the schedule,
@@ -515,6 +531,19 @@ func (a *actuator) startDrains(starts []policy.DrainDecision) {
 	for _, p := range batch {
 		p.act.Calls = append(p.act.Calls, "update_maintenance_schedule")
 		a.started(p.act, p.d, err)
+	}
+}
+
+// holdDrains records the plan's new drains as not started, because terminations of the same plan did
+// not happen: their drains still count against max_draining. Nothing is called; the state forgets
+// the starts (settle), so the next plan decides them again.
+func (a *actuator) holdDrains(starts []policy.DrainDecision, notTerminated []string) {
+	for _, dd := range starts {
+		act := drainAction(ActionDrainStart, dd)
+		act.Result = ResultUnconfirmed
+		act.Error = "not started: the termination of " + strings.Join(notTerminated, ", ") +
+			" did not happen and its drain still counts against max_draining"
+		a.record(act)
 	}
 }
 

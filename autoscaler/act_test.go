@@ -505,3 +505,80 @@ func TestGroupScaledToZeroGrowsFromItsInstanceType(t *testing.T) {
 		t.Errorf("instance types read %d times after a second reconcile, want once", n)
 	}
 }
+
+// A termination that the plan decided frees a place under max_draining for a new drain in the same
+// plan; when the termination does not happen (its re-check fails, or the call fails) the drain is
+// still there, and starting the new one would exceed max_draining.
+func TestTerminationNotDoneStartsNoNewDrain(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		inject func(w *world)
+		result ActionResult
+	}{
+		{"recheck fails", func(w *world) {
+			calls := 0
+			w.mesos.onState = func(f *fakeMesos, fresh bool) {
+				if calls++; calls == 2 {
+					f.fail["State"] = append(f.fail["State"], errors.New("503: no leader"))
+				}
+			}
+		}, ResultUnconfirmed},
+		{"terminate fails", func(w *world) {
+			w.cloud.Fail(cloud.CallTerminateInstance, &cloud.Error{Kind: cloud.ErrScalingInProgress, Op: "TerminateInstanceInAutoScalingGroup"})
+		}, ResultFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Two used agents and two empty ones (i-3, i-4); max_draining is 1.
+			w := newWorld(t, basePolicy, [][]policy.Task{{task("/web", 3)}, {task("/web", 2)}, nil, nil})
+			w.reconcile()
+			w.clock.Advance(2 * time.Minute)
+			w.reconcile()
+			marked := func() []string {
+				var out []string
+				for _, id := range []string{"i-1", "i-2", "i-3", "i-4"} {
+					if w.instance(id).Tags[TagDrain] != "" {
+						out = append(out, id)
+					}
+				}
+				return out
+			}
+			if got := marked(); len(got) != 1 {
+				t.Fatalf("instances marked after the first drain: %v, want one", got)
+			}
+			first := marked()[0]
+
+			tc.inject(w)
+			w.clock.Advance(10 * time.Second)
+			rep := w.reconcile()
+			if got := actionsOf(rep, ActionDrainTerminate); len(got) != 1 || got[0].Result != tc.result || got[0].InstanceID != first {
+				t.Fatalf("terminate actions: %+v, want one %s of %s", got, tc.result, first)
+			}
+			for _, a := range actionsOf(rep, ActionDrainStart) {
+				if a.Result == ResultDone {
+					t.Errorf("drain of %s started while the termination of %s did not happen", a.InstanceID, first)
+				}
+			}
+			if got := marked(); len(got) != 1 {
+				t.Errorf("instances marked for drain: %v, want only %s (max_draining: 1)", got, first)
+			}
+			if d := w.loop.states["default"].Drains; len(d) != 1 {
+				t.Errorf("drains remembered: %v, want only %s", d, first)
+			}
+
+			// Once the termination happens, the next drain starts.
+			w.mesos.onState = nil
+			started := func(rep Report) bool {
+				got := actionsOf(rep, ActionDrainStart)
+				return len(got) == 1 && got[0].Result == ResultDone
+			}
+			for i := 0; i < 4 && !started(rep); i++ {
+				w.clock.Advance(10 * time.Second)
+				w.cloud.Settle()
+				rep = w.reconcile()
+			}
+			if !started(rep) {
+				t.Fatalf("drain starts once the termination is done: %+v, want one done", actionsOf(rep, ActionDrainStart))
+			}
+		})
+	}
+}

@@ -246,6 +246,12 @@ func awsEnv(t *testing.T, awsURL string) []string {
 // talks to every Mesos master of s unless mesosURLs names others.
 func startAutoscaler(t *testing.T, s *sim, policyFile string, mesosURLs ...string) *process {
 	t.Helper()
+	return startAutoscalerWith(t, s, policyFile, s.AWSURL, nil, mesosURLs...)
+}
+
+// startAutoscalerWith is startAutoscaler with an AWS endpoint of the test's choice and extra flags.
+func startAutoscalerWith(t *testing.T, s *sim, policyFile, awsURL string, extra []string, mesosURLs ...string) *process {
+	t.Helper()
 	if len(mesosURLs) == 0 {
 		mesosURLs = s.MesosURLs
 	}
@@ -253,8 +259,9 @@ func startAutoscaler(t *testing.T, s *sim, policyFile string, mesosURLs ...strin
 		"--mesos-url", strings.Join(mesosURLs, ","), "--marathon-url", s.MarathonURL[0],
 		"--policy", policyFile, "--listen", "127.0.0.1:0",
 	})
+	args = append(args, extra...)
 	p := &process{t: t, cmd: exec.Command(binary, args...), logs: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd.Env = awsEnv(t, s.AWSURL)
+	p.cmd.Env = awsEnv(t, awsURL)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

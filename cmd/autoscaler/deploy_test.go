@@ -56,8 +56,15 @@ func TestMarathonAppDefinition(t *testing.T) {
 	if len(app.HealthChecks) != 1 || app.HealthChecks[0].Path != "/healthz" || len(app.ReadinessChecks) != 1 || app.ReadinessChecks[0].Path != "/readyz" {
 		t.Errorf("checks: %+v %+v", app.HealthChecks, app.ReadinessChecks)
 	}
-	if app.Instances != 1 || app.UpgradeStrategy.MaximumOverCapacity != 0 || app.UpgradeStrategy.MinimumHealthCapacity != 0 {
-		t.Errorf("two autoscalers could run at once: instances %d, upgrade %+v", app.Instances, app.UpgradeStrategy)
+	// Replicas elect one leader through ZooKeeper (docs/ha.md): only with --zk may there be more than one.
+	if app.Instances > 1 && !strings.Contains(app.Cmd, "--zk ") {
+		t.Errorf("%d autoscalers without --zk would all act", app.Instances)
+	}
+	if app.Instances > 1 && !slices.ContainsFunc(app.Constraints, func(c []string) bool { return slices.Equal(c, []string{"hostname", "UNIQUE"}) }) {
+		t.Error("replicas on one host fail together: hostname UNIQUE is missing")
+	}
+	if app.UpgradeStrategy.MaximumOverCapacity != 0 {
+		t.Errorf("upgrade %+v: a rolling upgrade replaces one replica at a time", app.UpgradeStrategy)
 	}
 	if app.Labels["marmot.protect"] != "true" || app.Env["AWS_REGION"] == "" {
 		t.Errorf("labels %v, env %v", app.Labels, app.Env)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -177,5 +178,24 @@ func TestLeaderKilledMidDrainFollowerTakesOver(t *testing.T) {
 	}
 	if len(m.drains) != 3 {
 		t.Errorf("%d agents drained, want 3 (4 shrunk to 1)", len(m.drains))
+	}
+}
+
+// TestVersionFlag: --version prints the version and exits, with no other flag needed; the binary
+// built with -ldflags -X prints the version given.
+func TestVersionFlag(t *testing.T) {
+	var out strings.Builder
+	if code := run(t.Context(), []string{"--version"}, &out, io.Discard, env{}); code != 0 || !strings.HasPrefix(out.String(), "autoscaler ") {
+		t.Fatalf("--version: %d %q", code, out.String())
+	}
+	if testing.Short() {
+		t.Skip("-short: builds the binary")
+	}
+	bin := t.TempDir() + "/autoscaler"
+	if b, err := exec.Command("go", "build", "-o", bin, "-ldflags", "-X github.com/marmot-project/marmot/internal/daemon.version=1.2.3-test", ".").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if b, err := exec.Command(bin, "--version").Output(); err != nil || !strings.HasPrefix(string(b), "autoscaler 1.2.3-test (go") {
+		t.Fatalf("%v %q", err, b)
 	}
 }

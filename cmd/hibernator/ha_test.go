@@ -203,3 +203,10 @@ cut:
 		}
 	}
 }
+
+func TestVersionFlag(t *testing.T) {
+	var out strings.Builder
+	if code := run(context.Background(), []string{"--version"}, &out, io.Discard, env{now: time.Now}); code != 0 || !strings.HasPrefix(out.String(), "hibernator ") {
+		t.Fatalf("--version: %d %q", code, out.String())
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	marmotd "github.com/marmot-project/marmot/internal/daemon"
 	"github.com/marmot-project/marmot/simulate"
 	"github.com/marmot-project/marmot/simulate/serve"
 )
@@ -33,6 +34,7 @@ Usage:
   simulate demo [flags]       the diurnal scenario in sped-up time, with a live summary
   simulate scenarios          list the built-in scenarios
   simulate check FILE|NAME    validate a scenario and list every error with its field path
+  simulate --version          print the version
   simulate whatif [flags]     replay a scenario or trace through Marmot's planners and baselines; cost report
 
 Run "simulate serve -h" for the flags. Scenarios are documented in docs/simulate.md.
@@ -76,6 +78,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", args[1])
+		return 0
+	case "--version", "version":
+		fmt.Fprintln(stdout, marmotd.VersionLine("simulate"))
 		return 0
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)

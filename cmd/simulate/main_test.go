@@ -198,3 +198,10 @@ func TestControlRejectsBadFaults(t *testing.T) {
 	}
 
 }
+
+func TestVersionIsPrinted(t *testing.T) {
+	var out strings.Builder
+	if code := run(context.Background(), []string{"--version"}, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "simulate ") {
+		t.Fatalf("--version: exit %d, %q", code, out.String())
+	}
+}

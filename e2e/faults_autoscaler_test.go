@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -147,15 +149,29 @@ func TestFaultAWSThrottlingStormAnd5xx(t *testing.T) {
 
 // TestFaultASGRefusesToTerminate: every TerminateInstanceInAutoScalingGroup fails with
 // ScalingActivityInProgress. The autoscaler drains an empty agent, takes it out of Mesos and keeps
-// trying to terminate it, draining one agent at a time (max_draining 1); it is killed (SIGKILL)
-// in that state and started again. Once AWS accepts, the pool shrinks to its minimum, each instance
-// terminated once, nothing left behind.
+// trying to terminate it; that drain still counts against max_draining (1), so no other agent is
+// drained meanwhile. It is killed (SIGKILL) in that state and started again. Once AWS accepts, the
+// pool shrinks to its minimum, each instance terminated once, nothing left behind.
 func TestFaultASGRefusesToTerminate(t *testing.T) {
 	daemonsOrSkip(t)
 	f := startFaultSim(t, simOptions{agents: 3, apps: "  - {id: /web/small, instances: 1, cpus: 0.5, mem: 256}\n"})
 	f.fault(simulate.Fault{Kind: simulate.FaultTerminateRefused})
-	p, _ := f.startAutoscaler("2s", "drain_agent", 1, "20s", "60s")
+	p, base := f.startAutoscaler("2s", "drain_agent", 1, "20s", "60s")
 
+	// marked lists the live instances that carry a drain mark, of either phase: with max_draining 1
+	// there is never more than one.
+	marked := func() []string {
+		var out []string
+		f.world.View(func(v *simulate.View) {
+			for _, in := range v.Instances() {
+				live := in.Lifecycle == simulate.LifecyclePending || in.Lifecycle == simulate.LifecycleInService
+				if mark, ok := in.Tag(autoscaler.TagDrain); ok && live {
+					out = append(out, in.ID+"="+mark)
+				}
+			}
+		})
+		return out
+	}
 	var stuck string
 	within(t, time.Minute, "an instance marked terminating that AWS keeps", func() (bool, string) {
 		stuck = ""
@@ -168,25 +184,28 @@ func TestFaultASGRefusesToTerminate(t *testing.T) {
 		})
 		return stuck != "", "none yet"
 	})
-	// A few refused attempts. A drain whose agent is out of Mesos no longer counts against
-	// max_draining (the planner's choice: its disruption is over), so the next drain may start; but
-	// only one agent at a time drains, and the group keeps every instance while AWS refuses.
-	for range 25 {
-		time.Sleep(200 * time.Millisecond)
-		draining := 0
-		f.world.View(func(v *simulate.View) {
-			for _, in := range v.Instances() {
-				if mark, _ := in.Tag(autoscaler.TagDrain); mark == "draining" && in.Lifecycle == simulate.LifecycleInService {
-					draining++
-				}
-			}
-		})
-		if draining > 1 {
-			t.Fatalf("%d instances draining at once, want at most 1 (max_draining 1)", draining)
+	// Several refused attempts, as the operator sees them in /metrics; meanwhile the group keeps every
+	// instance and no second drain starts.
+	failed := regexp.MustCompile(`(?m)^marmot_autoscaler_actions_total\{action="drain_terminate",pool="default",result="failed"\} (\d+)$`)
+	within(t, 2*time.Minute, "three refused terminations, one drain at a time", func() (bool, string) {
+		if m := marked(); len(m) > 1 {
+			t.Fatalf("instances marked for drain at once: %v, want at most 1 (max_draining 1)", m)
 		}
 		if desired, live := f.group(); desired != 3 || len(live) != 3 {
 			t.Fatalf("while refused: desired %d, %d live; want 3 and 3", desired, len(live))
 		}
+		body, err := get(base + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		n := 0
+		if m := failed.FindSubmatch(body); m != nil {
+			n, _ = strconv.Atoi(string(m[1]))
+		}
+		return n >= 3, fmt.Sprintf("%d failed drain_terminate actions", n)
+	})
+	if m := marked(); len(m) != 1 || m[0] != stuck+"=terminating" {
+		t.Fatalf("marked while refused: %v, want only %s terminating", m, stuck)
 	}
 
 	p.restart() // killed at the step "terminating": the agent is out of Mesos, the instance still there

@@ -307,10 +307,22 @@ func startProcess(t *testing.T, name, path string, args, env []string) *process 
 		p.stop(syscall.SIGTERM)
 		if t.Failed() {
 			b, _ := os.ReadFile(p.log)
-			t.Logf("%s output, last lines:\n%s", p.log, tail(string(b), 40))
+			t.Logf("%s output without debug lines, last lines:\n%s", p.log, tail(withoutDebug(string(b)), 60))
 		}
 	})
 	return p
+}
+
+// withoutDebug drops the debug lines of a JSON log: a failing test shows what the daemon did, not its
+// every reconcile.
+func withoutDebug(log string) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.HasPrefix(l, `{"level":"debug"`) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func (p *process) start() {

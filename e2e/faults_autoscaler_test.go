@@ -308,9 +308,11 @@ func TestFaultSpotInterruption(t *testing.T) {
 // maintenance schedule, and the autoscaler is killed (SIGKILL) and started again each time a drain
 // reaches a step it has not been killed at yet: marked, machine draining, machine down (the instance
 // still in service). Each new process picks the drains up from the marks and the schedule; the pool
-// ends at one agent, each instance terminated once, nothing left behind. (The window between the mark
-// and the Mesos call is too short to hit from outside; the autoscaler's unit test
-// TestRestartBetweenMarkAndMaintenanceResumesTheDrain covers it. A kill once the instance is
+// ends at one agent, each instance terminated once, nothing left behind. (In practice only "draining"
+// lasts long enough to be seen from outside: the mark is followed at once by the Mesos call, and
+// START_MAINTENANCE by the termination, in the same action; the autoscaler's unit tests
+// TestRestartBetweenMarkAndMaintenanceResumesTheDrain and
+// TestRestartAfterTheMachineWentDownTerminatesAndCleansUp cover restarts there. A kill once the instance is
 // terminating is TestFaultAutoscalerKilledWhileTheInstanceTerminates: a restart that comes after the
 // instance is gone leaves the window behind, a known gap.)
 func TestFaultAutoscalerKilledAtEveryStep(t *testing.T) {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/marmot-project/marmot/election"
 	marmotd "github.com/marmot-project/marmot/internal/daemon"
-	"github.com/marmot-project/marmot/marathon"
 	"github.com/marmot-project/marmot/mesos"
 	"github.com/marmot-project/marmot/policy"
 )
@@ -117,13 +114,7 @@ func parseConfig(ctx context.Context, args []string, stderr io.Writer) (*config,
 			add("--mesos-url: %s", strings.TrimPrefix(e, "mesos: config "))
 		}
 	}
-	if len(c.marathonURLs) == 0 {
-		add("--marathon-url: required, e.g. http://marathon.mesos:8080")
-	} else if err := (marathon.Config{URLs: c.marathonURLs}).Validate(); err != nil {
-		for _, e := range strings.Split(err.Error(), "\n") {
-			add("--marathon-url: %s", e)
-		}
-	}
+	errs.MarathonURLs(c.marathonURLs)
 	if c.policyFile == "" {
 		add("--policy: required, a policy file such as docs/examples/autoscaler-small.yaml")
 	} else if p, err := loadPolicy(c.policyFile); err != nil {
@@ -153,18 +144,5 @@ func parseConfig(ctx context.Context, args []string, stderr io.Writer) (*config,
 // loadPolicy reads and checks a policy file; the error lists every problem, one per line, each with
 // its field path.
 func loadPolicy(path string) (*policy.AutoscalerPolicy, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	p, err := policy.LoadAutoscalerPolicy(data)
-	var list policy.Errors
-	if errors.As(err, &list) {
-		lines := make([]string, len(list))
-		for i, e := range list {
-			lines[i] = e.Error()
-		}
-		return nil, errors.New(strings.Join(lines, "\n"))
-	}
-	return p, err
+	return marmotd.LoadPolicy(path, policy.LoadAutoscalerPolicy)
 }

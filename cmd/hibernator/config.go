@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"io"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -13,7 +11,6 @@ import (
 
 	"github.com/marmot-project/marmot/election"
 	marmotd "github.com/marmot-project/marmot/internal/daemon"
-	"github.com/marmot-project/marmot/marathon"
 	"github.com/marmot-project/marmot/policy"
 )
 
@@ -117,13 +114,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		add("unexpected arguments %q (flags come as --name value)", fs.Args())
 	}
-	if len(c.marathonURLs) == 0 {
-		add("--marathon-url: required, e.g. http://marathon.mesos:8080")
-	} else if err := (marathon.Config{URLs: c.marathonURLs}).Validate(); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			add("--marathon-url: %s", line)
-		}
-	}
+	errs.MarathonURLs(c.marathonURLs)
 	errs.CheckAddr("listen", c.listen)
 	errs.CheckAddr("activator-listen", c.activatorListen)
 	if c.listen == c.activatorListen {
@@ -174,20 +165,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 
 // loadPolicy reads and checks a policy file; the error lists every problem, one per line.
 func loadPolicy(path string) (*policy.HibernationPolicy, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	p, err := policy.LoadHibernationPolicy(data)
-	var list policy.Errors
-	if errors.As(err, &list) {
-		lines := make([]string, len(list))
-		for i, e := range list {
-			lines[i] = e.Error()
-		}
-		return nil, errors.New(strings.Join(lines, "\n"))
-	}
-	return p, err
+	return marmotd.LoadPolicy(path, policy.LoadHibernationPolicy)
 }
 
 // redact hides the password of a URL with user info.

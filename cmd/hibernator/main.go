@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -43,25 +41,11 @@ type env struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, e env) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "check-policy":
-			return checkPolicy(args[1:], stdout, stderr)
-		case "help":
-			args = []string{"--help"}
-		}
-	}
-	cfg, err := parseConfig(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "hibernator: invalid configuration:\n%s\n", err)
-		return 2
-	}
-	if cfg.version {
-		fmt.Fprintln(stdout, marmotd.VersionLine("hibernator"))
-		return 0
+	cfg, code, exit := marmotd.Configure("hibernator", args, stdout, stderr, checkPolicy,
+		func(args []string) (*config, error) { return parseConfig(args, stderr) },
+		func(c *config) bool { return c.version })
+	if exit {
+		return code
 	}
 	log := marmotd.NewLogger(stderr, cfg.logLevel)
 	defer func() { _ = log.Sync() }()
@@ -79,16 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, e env) in
 
 // checkPolicy is "hibernator check-policy FILE".
 func checkPolicy(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stderr, "usage: hibernator check-policy FILE\n\nChecks a hibernation policy and prints every problem with its field path (docs/hibernation-policy.md).")
-		return 2
-	}
-	if _, err := loadPolicy(args[0]); err != nil {
-		fmt.Fprintf(stderr, "%s: invalid hibernation policy:\n%s\n", args[0], err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[0])
-	return 0
+	return marmotd.CheckPolicy(args, stdout, stderr, "usage: hibernator check-policy FILE\n\nChecks a hibernation policy and prints every problem with its field path (docs/hibernation-policy.md).",
+		"hibernation policy", func(path string) error { _, err := loadPolicy(path); return err })
 }
 
 // daemon is the wired process: the loop, the activator, their servers.

@@ -424,18 +424,11 @@ func (w *World) CreateInstanceTags(ids []string, tags []Tag) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.catchUp()
-	for _, id := range ids {
-		if _, ok := w.instances[id]; !ok {
-			return errorf(KindBadRequest, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
-		}
-	}
-	for _, id := range ids {
-		inst := w.instances[id]
+	return w.forInstances(ids, func(inst *Instance) {
 		for _, t := range tags {
 			inst.Tags = setTag(inst.Tags, Tag{Key: t.Key, Value: t.Value})
 		}
-	}
-	return nil
+	})
 }
 
 // DeleteInstanceTags removes tags from EC2 instances (EC2 DeleteTags); a tag with a value is removed
@@ -444,18 +437,25 @@ func (w *World) DeleteInstanceTags(ids []string, tags []Tag) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.catchUp()
+	return w.forInstances(ids, func(inst *Instance) {
+		for _, t := range tags {
+			if v, ok := inst.Tag(t.Key); ok && (t.Value == "" || t.Value == v) {
+				inst.Tags = deleteTag(inst.Tags, t.Key)
+			}
+		}
+	})
+}
+
+// forInstances calls f on each instance ids names, once all of them are known to exist: an unknown
+// ID changes nothing and is EC2's InvalidInstanceID.NotFound. The caller holds w.mu.
+func (w *World) forInstances(ids []string, f func(inst *Instance)) error {
 	for _, id := range ids {
 		if _, ok := w.instances[id]; !ok {
 			return errorf(KindBadRequest, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
 		}
 	}
 	for _, id := range ids {
-		inst := w.instances[id]
-		for _, t := range tags {
-			if v, ok := inst.Tag(t.Key); ok && (t.Value == "" || t.Value == v) {
-				inst.Tags = deleteTag(inst.Tags, t.Key)
-			}
-		}
+		f(w.instances[id])
 	}
 	return nil
 }

@@ -104,9 +104,7 @@ func parseConfig(ctx context.Context, args []string, stderr io.Writer) (*config,
 
 	var errs marmotd.Problems
 	add := errs.Add
-	if fs.NArg() > 0 {
-		add("unexpected arguments %q (flags come as --name value)", fs.Args())
-	}
+	errs.NoArgs(fs)
 	if len(c.mesosURLs) == 0 {
 		add("--mesos-url: required, e.g. http://m1:5050")
 	} else if _, err := mesos.New(mesos.Config{URLs: c.mesosURLs}, nil); err != nil {

@@ -45,9 +45,14 @@ type env struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, e env) int {
-	cfg, code, exit := marmotd.Configure("autoscaler", args, stdout, stderr, checkPolicy,
-		func(args []string) (*config, error) { return parseConfig(ctx, args, stderr) },
-		func(c *config) bool { return c.version })
+	cfg, code, exit := marmotd.Command[*config]{
+		Name:        "autoscaler",
+		PolicyUsage: "usage: autoscaler check-policy FILE\n\nChecks an autoscaler policy and prints every problem with its field path (docs/autoscaler-policy.md).",
+		PolicyKind:  "autoscaler policy",
+		LoadPolicy:  func(path string) error { _, err := loadPolicy(path); return err },
+		Parse:       func(args []string) (*config, error) { return parseConfig(ctx, args, stderr) },
+		Version:     func(c *config) bool { return c.version },
+	}.Configure(args, stdout, stderr)
 	if exit {
 		return code
 	}
@@ -66,12 +71,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, e env) in
 		return 1
 	}
 	return 0
-}
-
-// checkPolicy is "autoscaler check-policy FILE".
-func checkPolicy(args []string, stdout, stderr io.Writer) int {
-	return marmotd.CheckPolicy(args, stdout, stderr, "usage: autoscaler check-policy FILE\n\nChecks an autoscaler policy and prints every problem with its field path (docs/autoscaler-policy.md).",
-		"autoscaler policy", func(path string) error { _, err := loadPolicy(path); return err })
 }
 
 // daemon is the wired process.

@@ -111,9 +111,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 
 	var errs marmotd.Problems
 	add := errs.Add
-	if fs.NArg() > 0 {
-		add("unexpected arguments %q (flags come as --name value)", fs.Args())
-	}
+	errs.NoArgs(fs)
 	errs.MarathonURLs(c.marathonURLs)
 	errs.CheckAddr("listen", c.listen)
 	errs.CheckAddr("activator-listen", c.activatorListen)

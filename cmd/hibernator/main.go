@@ -41,9 +41,14 @@ type env struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, e env) int {
-	cfg, code, exit := marmotd.Configure("hibernator", args, stdout, stderr, checkPolicy,
-		func(args []string) (*config, error) { return parseConfig(args, stderr) },
-		func(c *config) bool { return c.version })
+	cfg, code, exit := marmotd.Command[*config]{
+		Name:        "hibernator",
+		PolicyUsage: "usage: hibernator check-policy FILE\n\nChecks a hibernation policy and prints every problem with its field path (docs/hibernation-policy.md).",
+		PolicyKind:  "hibernation policy",
+		LoadPolicy:  func(path string) error { _, err := loadPolicy(path); return err },
+		Parse:       func(args []string) (*config, error) { return parseConfig(args, stderr) },
+		Version:     func(c *config) bool { return c.version },
+	}.Configure(args, stdout, stderr)
 	if exit {
 		return code
 	}
@@ -59,12 +64,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, e env) in
 		return 1
 	}
 	return 0
-}
-
-// checkPolicy is "hibernator check-policy FILE".
-func checkPolicy(args []string, stdout, stderr io.Writer) int {
-	return marmotd.CheckPolicy(args, stdout, stderr, "usage: hibernator check-policy FILE\n\nChecks a hibernation policy and prints every problem with its field path (docs/hibernation-policy.md).",
-		"hibernation policy", func(path string) error { _, err := loadPolicy(path); return err })
 }
 
 // daemon is the wired process: the loop, the activator, their servers.

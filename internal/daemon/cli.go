@@ -12,44 +12,54 @@ import (
 	"github.com/marmot-project/marmot/policy"
 )
 
-// Configure is the start of a daemon's run, before it is wired: "check-policy ARGS" runs check,
-// "help" is "--help", then parse reads the flags. --help exits 0; a configuration with problems is
-// reported on stderr and exits 2; --version (version of the configuration) prints VersionLine and
-// exits 0. When exit is true the daemon exits with code; otherwise cfg is its configuration.
-func Configure[C any](name string, args []string, stdout, stderr io.Writer, check func(args []string, stdout, stderr io.Writer) int,
-	parse func(args []string) (C, error), version func(C) bool) (cfg C, code int, exit bool) {
+// Command is a daemon's command line, for Configure.
+type Command[C any] struct {
+	Name string // "autoscaler", "hibernator"
+	// PolicyUsage is what "check-policy" prints when not given one file; PolicyKind names the policy
+	// in its errors ("autoscaler policy"); LoadPolicy reads and checks a policy file.
+	PolicyUsage, PolicyKind string
+	LoadPolicy              func(path string) error
+	// Parse reads the flags; Version is whether the configuration asks for --version.
+	Parse   func(args []string) (C, error)
+	Version func(C) bool
+}
+
+// Configure is the start of a daemon's run, before it is wired: "check-policy FILE" checks a policy,
+// "help" is "--help", then Parse reads the flags. --help exits 0; a configuration with problems is
+// reported on stderr and exits 2; --version prints VersionLine and exits 0. When exit is true the
+// daemon exits with code; otherwise cfg is its configuration.
+func (c Command[C]) Configure(args []string, stdout, stderr io.Writer) (cfg C, code int, exit bool) {
 	if len(args) > 0 {
 		switch args[0] {
 		case "check-policy":
-			return cfg, check(args[1:], stdout, stderr), true
+			return cfg, c.checkPolicy(args[1:], stdout, stderr), true
 		case "help":
 			args = []string{"--help"}
 		}
 	}
-	cfg, err := parse(args)
+	cfg, err := c.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return cfg, 0, true
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: invalid configuration:\n%s\n", name, err)
+		fmt.Fprintf(stderr, "%s: invalid configuration:\n%s\n", c.Name, err)
 		return cfg, 2, true
 	}
-	if version(cfg) {
-		fmt.Fprintln(stdout, VersionLine(name))
+	if c.Version(cfg) {
+		fmt.Fprintln(stdout, VersionLine(c.Name))
 		return cfg, 0, true
 	}
 	return cfg, 0, false
 }
 
-// CheckPolicy is "<daemon> check-policy FILE": usage is printed for anything but one file, what names
-// the kind of policy in the error, and load reads and checks the file.
-func CheckPolicy(args []string, stdout, stderr io.Writer, usage, what string, load func(path string) error) int {
+// checkPolicy is "<daemon> check-policy FILE".
+func (c Command[C]) checkPolicy(args []string, stdout, stderr io.Writer) int {
 	if len(args) != 1 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stderr, usage)
+		fmt.Fprintln(stderr, c.PolicyUsage)
 		return 2
 	}
-	if err := load(args[0]); err != nil {
-		fmt.Fprintf(stderr, "%s: invalid %s:\n%s\n", args[0], what, err)
+	if err := c.LoadPolicy(args[0]); err != nil {
+		fmt.Fprintf(stderr, "%s: invalid %s:\n%s\n", args[0], c.PolicyKind, err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", args[0])
@@ -85,5 +95,12 @@ func (p *Problems) MarathonURLs(urls []string) {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			p.Add("--marathon-url: %s", line)
 		}
+	}
+}
+
+// NoArgs adds a problem when the command line has arguments after its flags.
+func (p *Problems) NoArgs(fs *flag.FlagSet) {
+	if fs.NArg() > 0 {
+		p.Add("unexpected arguments %q (flags come as --name value)", fs.Args())
 	}
 }

@@ -295,6 +295,8 @@ func (d *demo) startDaemon(name, path string, args []string, env ...string) erro
 	cmd := exec.Command(path, args...)
 	cmd.Env = append([]string{"HOME=" + d.dir, "PATH=" + os.Getenv("PATH")}, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// If the demo dies without cleaning up (killed, or its output pipe closed), the daemons go too.
+	cmd.SysProcAttr = dieWithParent()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package main
+
+import "syscall"
+
+// dieWithParent has no portable equivalent outside Linux; the demo stops its daemons itself on exit.
+func dieWithParent() *syscall.SysProcAttr { return nil }

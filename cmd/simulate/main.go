@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
-		return serveCmd(ctx, args[1:], stdout, stderr, false)
+		return serveCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return demoCmd(ctx, args[1:], stdout, stderr)
 	case "whatif":
@@ -103,27 +104,22 @@ type serveFlags struct {
 	logLevel      string
 }
 
-func parseServeFlags(args []string, stderr io.Writer, demo bool) (*serveFlags, error) {
+func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	f := &serveFlags{}
-	name := "serve"
-	defScenario, defSpeed, defSummary, defLevel := "small", 1.0, time.Duration(0), "info"
-	if demo {
-		name, defScenario, defSpeed, defSummary, defLevel = "demo", "diurnal", 60, 2*time.Second, "warn"
-	}
-	fs := flag.NewFlagSet("simulate "+name, flag.ContinueOnError)
+	fs := flag.NewFlagSet("simulate serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.scenario, "scenario", defScenario, "built-in scenario name ("+strings.Join(simulate.Builtins(), ", ")+") or a YAML file")
-	fs.BoolVar(&f.realTasks, "real-tasks", demo, "run every task as a real HTTP listener on the host:port Marathon reports (agents get 127.1.x.y addresses)")
-	fs.Float64Var(&f.speed, "speed", defSpeed, "model seconds per wall-clock second (60 = an hour a minute)")
+	fs.StringVar(&f.scenario, "scenario", "small", "built-in scenario name ("+strings.Join(simulate.Builtins(), ", ")+") or a YAML file")
+	fs.BoolVar(&f.realTasks, "real-tasks", false, "run every task as a real HTTP listener on the host:port Marathon reports (agents get 127.1.x.y addresses)")
+	fs.Float64Var(&f.speed, "speed", 1, "model seconds per wall-clock second (60 = an hour a minute)")
 	fs.StringVar(&f.mesosAddrs, "mesos-addr", "127.0.0.1:5050,127.0.0.1:5052,127.0.0.1:5053", "listen addresses of the Mesos masters, comma-separated, one per master")
 	fs.StringVar(&f.marathonAddrs, "marathon-addr", "127.0.0.1:8080,127.0.0.1:8081", "listen addresses of the Marathon instances, comma-separated")
 	fs.StringVar(&f.awsAddr, "aws-addr", "127.0.0.1:4566", "listen address of the AWS endpoint (Auto Scaling and EC2)")
 	fs.StringVar(&f.controlAddr, "control-addr", "127.0.0.1:7070", "listen address of the control endpoint (/summary, /faults)")
 	fs.DurationVar(&f.duration, "duration", 0, "stop after this much wall-clock time (0: run until interrupted)")
-	fs.DurationVar(&f.summaryEvery, "summary-every", defSummary, "print a one-line summary this often (0: never)")
-	fs.StringVar(&f.logLevel, "log-level", defLevel, "log level: debug, info, warn, error (JSON logs go to stderr)")
+	fs.DurationVar(&f.summaryEvery, "summary-every", 0, "print a one-line summary this often (0: never)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error (JSON logs go to stderr)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: simulate %s [flags]\n\nPrints one line per endpoint (mesos, marathon, aws, control), then serves until interrupted.\nAny address may be 127.0.0.1:0 for a free port.\n\nFlags:\n", name)
+		fmt.Fprintf(stderr, "Usage: simulate serve [flags]\n\nPrints one line per endpoint (mesos, marathon, aws, control), then serves until interrupted.\nAny address may be 127.0.0.1:0 for a free port.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -156,8 +152,8 @@ func newLogger(level string, stderr io.Writer) *zap.Logger {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), lvl))
 }
 
-func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer, demo bool) int {
-	f, err := parseServeFlags(args, stderr, demo)
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, err := parseServeFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -188,26 +184,22 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer, demo
 		AWSAddr: f.awsAddr, ControlAddr: f.controlAddr, RealTasks: f.realTasks, Logger: log,
 	}
 	cluster, err := serve.Start(ctx, w, cfg)
-	if err != nil && demo {
-		// The demo must start on a machine where the default ports are taken: fall back to free ones.
-		cfg.MesosAddrs, cfg.MarathonAddrs, cfg.AWSAddr, cfg.ControlAddr = nil, nil, "", ""
-		cluster, err = serve.Start(ctx, w, cfg)
-	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	printEndpoints(stdout, cluster, sc, f)
+	// The summary goroutine ends with ctx, as the cluster does, and is waited for with it.
+	var wg sync.WaitGroup
 	if f.summaryEvery > 0 {
-		go summarize(ctx, stdout, w, f.summaryEvery)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			summarize(ctx, stdout, w, f.summaryEvery)
+		}()
 	}
 	cluster.Wait()
-	if demo {
-		s := serve.Summarize(w)
-		fmt.Fprintf(stdout, "\nfinal: %s\n", s.Line())
-		fmt.Fprintf(stdout, "simulated %s: %d instances launched, %d terminated, %.0f agent-hours\n",
-			s.Time.Sub(sc.StartTime()).Round(time.Minute), s.Stats.InstancesLaunched, s.Stats.InstancesTerminated, s.Stats.AgentSeconds/3600)
-	}
+	wg.Wait()
 	return 0
 }
 

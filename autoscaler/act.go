@@ -312,7 +312,7 @@ func (a *actuator) abort(dd policy.DrainDecision) {
 // unmark clears an instance's drain mark; an instance that is gone has none left to clear.
 func (a *actuator) unmark(act *Action, instanceID string) error {
 	err := a.cloudCall(act, "delete_instance_tags", func(ctx context.Context) error {
-		return a.l.cloud.DeleteInstanceTags(ctx, instanceID, []string{TagDrain, TagDrainStarted})
+		return a.l.cloud.DeleteInstanceTags(ctx, instanceID, drainTagKeys)
 	})
 	if errors.Is(err, cloud.ErrNotFound) {
 		return nil
@@ -380,7 +380,7 @@ func (a *actuator) terminateDrain(dd policy.DrainDecision) bool {
 			return err
 		}
 		if err := a.cloudCall(act, "set_instance_tags", func(ctx context.Context) error {
-			return a.l.cloud.SetInstanceTags(ctx, d.InstanceID, drainTags(policy.DrainPhaseTerminating, d.Started))
+			return a.l.cloud.SetInstanceTags(ctx, d.InstanceID, drainTags(policy.DrainPhaseTerminating, d))
 		}); err != nil {
 			return err
 		}
@@ -550,7 +550,7 @@ func (a *actuator) holdDrains(starts []policy.DrainDecision, notTerminated []str
 // mark writes an instance's drain mark and protects it from scale-in.
 func (a *actuator) mark(act *Action, d policy.Drain) error {
 	if err := a.cloudCall(act, "set_instance_tags", func(ctx context.Context) error {
-		return a.l.cloud.SetInstanceTags(ctx, d.InstanceID, drainTags(policy.DrainPhaseDraining, d.Started))
+		return a.l.cloud.SetInstanceTags(ctx, d.InstanceID, drainTags(policy.DrainPhaseDraining, d))
 	}); err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func TestMaintenanceDrainRunsInOrderAndCleansUp(t *testing.T) {
 	}
 	// Mark first, then the maintenance window, for the machine exactly as the agent advertised it.
 	w.wantCalls("cloud.set_instance_tags", "mesos.UpdateMaintenanceSchedule "+drained)
-	if tags := w.instance("i-3").Tags; tags[TagDrain] != "draining" || tags[TagDrainStarted] != "2026-03-02T12:02:00Z" {
+	if tags := w.instance("i-3").Tags; tags[TagDrain] != "draining" || tags[TagDrainStarted] != "2026-03-02T12:02:00Z" || tags[TagDrainMachine] != "10.0.0.3" {
 		t.Errorf("drain mark: %v", tags)
 	}
 
@@ -177,7 +177,8 @@ func TestRestartAfterTheTerminationCleansTheLeftoverWindow(t *testing.T) {
 		t.Fatalf("i-3 is %s", w.instance("i-3").Lifecycle)
 	}
 	// The process stops before the cleanup; the instance leaves its group meanwhile, so no group
-	// shows the drain any more: only the DOWN machine and the terminated instance's mark are left.
+	// shows the drain any more: only the DOWN machine and the terminated instance's mark are left,
+	// and EC2 no longer shows the instance's IP: the mark's machine tag is what finds it.
 	w.cloud.Settle()
 	w.restart()
 	w.log.reset()
@@ -203,7 +204,7 @@ func TestRestartBetweenMarkAndMaintenanceResumesTheDrain(t *testing.T) {
 	w := newWorld(t, basePolicy, [][]policy.Task{{task("/web", 3)}, {task("/web", 0.5)}, {task("/web", 0.5)}})
 	w.reconcile()
 	// A previous process marked i-3 and stopped before scheduling its machine.
-	tags := drainTags(policy.DrainPhaseDraining, w.clock.Now().Add(-time.Minute))
+	tags := drainTags(policy.DrainPhaseDraining, policy.Drain{Started: w.clock.Now().Add(-time.Minute)})
 	if err := w.cloud.SetInstanceTags(t.Context(), "i-3", tags); err != nil {
 		t.Fatal(err)
 	}

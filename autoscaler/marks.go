@@ -14,11 +14,22 @@ const (
 	TagDrain = "marmot:drain"
 	// TagDrainStarted is when the drain started (RFC 3339); the deadline counts from it.
 	TagDrainStarted = "marmot:drain-started"
+	// TagDrainMachine is the private IP of the drained agent's machine. EC2 shows a terminated
+	// instance without its address, so this tag is what ties a machine left in the maintenance
+	// schedule to the instance it was once (findLeftovers).
+	TagDrainMachine = "marmot:drain-machine"
 )
 
-// drainTags returns the tags that mark a drain in phase started at since.
-func drainTags(phase policy.DrainPhase, since time.Time) map[string]string {
-	return map[string]string{TagDrain: string(phase), TagDrainStarted: since.UTC().Format(time.RFC3339)}
+// drainTagKeys are the keys of every drain tag, for clearing a mark.
+var drainTagKeys = []string{TagDrain, TagDrainStarted, TagDrainMachine}
+
+// drainTags returns the tags that mark drain d in phase.
+func drainTags(phase policy.DrainPhase, d policy.Drain) map[string]string {
+	tags := map[string]string{TagDrain: string(phase), TagDrainStarted: d.Started.UTC().Format(time.RFC3339)}
+	if d.IP != "" {
+		tags[TagDrainMachine] = d.IP
+	}
+	return tags
 }
 
 // drainMarkOf reads a drain mark from instance tags. A mark whose start is missing or unreadable

@@ -454,9 +454,11 @@ func appPools(agents []policy.Agent) map[string]map[string]int {
 // findLeftovers finds the drains whose instance is gone from its group but whose machine is still in
 // the maintenance schedule: an autoscaler that stopped between terminating an instance and cleaning
 // the schedule leaves them, and nothing in any group shows them any more. A machine in maintenance is
-// one of Marmot's when EC2 (which lists terminated instances for about an hour) shows an instance at
-// its IP that carries Marmot's drain mark; its drain is handed back to the planner, which forgets it,
-// and the actuator cleans the schedule. Machines found to be someone else's are not looked up again.
+// one of Marmot's when EC2 (which lists terminated instances for about an hour) shows an instance of
+// one of our groups that carries Marmot's drain mark and is at the machine's IP or, once terminated
+// and without an address, names the IP in its TagDrainMachine tag. Its drain is handed back to the
+// planner, which forgets it, and the actuator cleans the schedule. Machines found to be someone
+// else's are not looked up again.
 func (l *Loop) findLeftovers(ctx context.Context, obs *observation) {
 	inGroup := map[string]bool{}
 	for _, pv := range obs.pools {
@@ -479,7 +481,7 @@ func (l *Loop) findLeftovers(ctx context.Context, obs *observation) {
 		return
 	}
 	sort.Strings(ips)
-	insts, err := l.cloud.Instances(ctx, cloud.InstanceQuery{PrivateIPs: ips})
+	insts, err := l.cloud.Instances(ctx, cloud.InstanceQuery{PrivateIPs: ips, Tags: map[string][]string{TagDrainMachine: ips}})
 	if err != nil {
 		l.log.Warn("cannot look up the instances of machines in maintenance", zap.Strings("ips", ips), zap.Error(err))
 		return
@@ -490,11 +492,15 @@ func (l *Loop) findLeftovers(ctx context.Context, obs *observation) {
 		mark, marked := drainMarkOf(in.Tags, now)
 		pool, ours := l.cache.groupPool[in.Group]
 		pv := obs.pools[pool]
-		if !marked || !ours || pv == nil || found[in.PrivateIP] {
+		ip := in.PrivateIP
+		if ip == "" {
+			ip = in.Tags[TagDrainMachine]
+		}
+		m, asked := machineAt[ip]
+		if !marked || !ours || pv == nil || !asked || found[ip] {
 			continue
 		}
-		found[in.PrivateIP] = true
-		m := machineAt[in.PrivateIP]
+		found[ip] = true
 		pv.leftovers = append(pv.leftovers, policy.Drain{
 			InstanceID: in.ID, Group: in.Group, IP: m.IP, Hostname: m.Hostname,
 			Started: mark.Since, Terminating: true,

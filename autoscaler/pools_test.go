@@ -51,8 +51,8 @@ func TestDrainMarks(t *testing.T) {
 		ok   bool
 	}{
 		{"no mark", map[string]string{"team": "a"}, policy.DrainMark{}, false},
-		{"draining", drainTags(policy.DrainPhaseDraining, since), policy.DrainMark{Phase: policy.DrainPhaseDraining, Since: since}, true},
-		{"terminating", drainTags(policy.DrainPhaseTerminating, since), policy.DrainMark{Phase: policy.DrainPhaseTerminating, Since: since}, true},
+		{"draining", drainTags(policy.DrainPhaseDraining, policy.Drain{Started: since}), policy.DrainMark{Phase: policy.DrainPhaseDraining, Since: since}, true},
+		{"terminating", drainTags(policy.DrainPhaseTerminating, policy.Drain{Started: since, IP: "10.0.0.9"}), policy.DrainMark{Phase: policy.DrainPhaseTerminating, Since: since}, true},
 		{"an unreadable start starts now", map[string]string{TagDrain: "draining", TagDrainStarted: "yesterday"}, policy.DrainMark{Phase: policy.DrainPhaseDraining, Since: now}, true},
 		{"an unknown phase reads as draining", map[string]string{TagDrain: "half-done", TagDrainStarted: since.Format(time.RFC3339)}, policy.DrainMark{Phase: policy.DrainPhaseDraining, Since: since}, true},
 	} {

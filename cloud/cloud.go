@@ -52,7 +52,8 @@ type Provider interface {
 	// launch time, spot flag and tags; Group is set from the aws:autoscaling:groupName tag and
 	// Lifecycle is left empty (only Groups knows it). Ids the cloud does not know are left out, not
 	// an error: right after a launch EC2 may not know an id yet (eventual consistency). An empty
-	// query → ErrInvalid (it would list the whole account). Read-only.
+	// query → ErrInvalid (it would list the whole account). A terminated instance has no private IP.
+	// Read-only.
 	Instances(ctx context.Context, q InstanceQuery) ([]Instance, error)
 
 	// SetInstanceTags adds or overwrites tags on one instance. Idempotent. Unknown instance →
@@ -87,10 +88,28 @@ type GroupQuery struct {
 	Tags map[string]string
 }
 
-// InstanceQuery selects instances by id, by private IP, or both (the union).
+// InstanceQuery selects instances by id, by private IP, by tag, or any of these (the union).
 type InstanceQuery struct {
-	IDs        []string
+	IDs []string
+	// PrivateIPs match live instances only: EC2 shows a terminated instance (for about an hour)
+	// without its network interface.
 	PrivateIPs []string
+	// Tags selects the instances whose tag (the key) has one of the values, terminated ones
+	// included: tags outlive the instance's address, so they find what an IP no longer does.
+	Tags map[string][]string
+}
+
+// Empty tells whether the query selects nothing, which the cloud would read as "everything".
+func (q InstanceQuery) Empty() bool {
+	if len(q.IDs) > 0 || len(q.PrivateIPs) > 0 {
+		return false
+	}
+	for _, values := range q.Tags {
+		if len(values) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // SpotPriceQuery selects spot price history. Empty lists mean any.

@@ -384,9 +384,6 @@ func (f *faultSim) drainStep() string {
 // drained instance is terminating, with its machine DOWN in the maintenance schedule, and started
 // again only after the instance is gone. What must hold: the window is removed, nothing left behind.
 func TestFaultAutoscalerKilledWhileTheInstanceTerminates(t *testing.T) {
-	t.Skip("known gap (docs/RELIABILITY.md): a restarted autoscaler finds a leftover window only through " +
-		"DescribeInstances by private IP, and EC2 (and the simulator) no longer show a terminated instance's IP, " +
-		"so the machine stays DOWN in the schedule for good")
 	daemonsOrSkip(t)
 	f := startFaultSim(t, simOptions{agents: 2, apps: "  - {id: /web/small, instances: 1, cpus: 0.5, mem: 256}\n"})
 	p, _ := f.startAutoscaler("2s", "maintenance", 1, "20s", "60s")

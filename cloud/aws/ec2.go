@@ -36,8 +36,8 @@ const (
 
 // Instances implements cloud.Provider.
 func (p *Provider) Instances(ctx context.Context, q cloud.InstanceQuery) ([]cloud.Instance, error) {
-	if len(q.IDs) == 0 && len(q.PrivateIPs) == 0 {
-		return nil, &cloud.Error{Kind: cloud.ErrInvalid, Op: "DescribeInstances", Message: "an instance query needs ids or private IPs"}
+	if q.Empty() {
+		return nil, &cloud.Error{Kind: cloud.ErrInvalid, Op: "DescribeInstances", Message: "an instance query needs ids, private IPs or tag values"}
 	}
 	var out []cloud.Instance
 	if len(q.IDs) > 0 {
@@ -51,15 +51,25 @@ func (p *Provider) Instances(ctx context.Context, q cloud.InstanceQuery) ([]clou
 	for _, i := range out {
 		seen[i.ID] = true
 	}
-	for ips := range slices.Chunk(dedupe(q.PrivateIPs), maxFilterValues) {
-		found, err := p.describeInstances(ctx, filterInput("private-ip-address", ips))
-		if err != nil {
-			return nil, err
-		}
-		for _, i := range found {
-			if !seen[i.ID] {
-				seen[i.ID] = true
-				out = append(out, i)
+	type filter struct {
+		name   string
+		values []string
+	}
+	filters := []filter{{"private-ip-address", q.PrivateIPs}}
+	for _, key := range slices.Sorted(maps.Keys(q.Tags)) {
+		filters = append(filters, filter{"tag:" + key, q.Tags[key]})
+	}
+	for _, flt := range filters {
+		for values := range slices.Chunk(dedupe(flt.values), maxFilterValues) {
+			found, err := p.describeInstances(ctx, filterInput(flt.name, values))
+			if err != nil {
+				return nil, err
+			}
+			for _, i := range found {
+				if !seen[i.ID] {
+					seen[i.ID] = true
+					out = append(out, i)
+				}
 			}
 		}
 	}

@@ -108,6 +108,12 @@ func Contract(t *testing.T, h Harness) {
 
 	// Tags round trip, as the autoscaler's drain state uses them.
 	victim := launched[0]
+	victimIP := ""
+	for _, i := range byIP {
+		if i.ID == victim {
+			victimIP = i.PrivateIP
+		}
+	}
 	if err := p.SetInstanceTags(ctx, victim, map[string]string{"marmot:drain": "draining", "marmot:keep": "1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +143,18 @@ func Contract(t *testing.T, h Harness) {
 	h.Settle()
 	if g = group(); len(g.Instances) != 4 || slices.ContainsFunc(g.Instances, func(i cloud.Instance) bool { return i.ID == victim }) {
 		t.Errorf("settled after TerminateInstance: %+v, want 4 instances without %s", g.Instances, victim)
+	}
+
+	// The terminated instance has lost its address, but its tags still find it.
+	if got, err := p.Instances(ctx, cloud.InstanceQuery{PrivateIPs: []string{victimIP}}); err != nil || slices.ContainsFunc(got, func(i cloud.Instance) bool { return i.ID == victim }) {
+		t.Errorf("Instances(by the terminated instance's IP) = %+v, %v; want it left out", got, err)
+	}
+	got, err := p.Instances(ctx, cloud.InstanceQuery{Tags: map[string][]string{"marmot:keep": {"0", "1"}}})
+	if err != nil || len(got) != 1 || got[0].ID != victim || got[0].State != cloud.StateTerminated || got[0].PrivateIP != "" {
+		t.Errorf("Instances(by tag) = %+v, %v; want %s, terminated, without a private IP", got, err, victim)
+	}
+	if _, err := p.Instances(ctx, cloud.InstanceQuery{Tags: map[string][]string{"marmot:keep": nil}}); !errors.Is(err, cloud.ErrInvalid) {
+		t.Errorf("Instances(a tag without values) = %v, want ErrInvalid", err)
 	}
 
 	// Refusals.

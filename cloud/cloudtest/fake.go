@@ -350,10 +350,10 @@ func (f *Fake) SetInstanceProtection(ctx context.Context, groupName string, ids 
 // Instances implements cloud.Provider.
 func (f *Fake) Instances(ctx context.Context, q cloud.InstanceQuery) ([]cloud.Instance, error) {
 	var out []cloud.Instance
-	c := Call{Name: cloud.CallInstances, InstanceQuery: cloud.InstanceQuery{IDs: slices.Clone(q.IDs), PrivateIPs: slices.Clone(q.PrivateIPs)}}
+	c := Call{Name: cloud.CallInstances, InstanceQuery: cloud.InstanceQuery{IDs: slices.Clone(q.IDs), PrivateIPs: slices.Clone(q.PrivateIPs), Tags: maps.Clone(q.Tags)}}
 	err := f.call(ctx, c, func() error {
-		if len(q.IDs) == 0 && len(q.PrivateIPs) == 0 {
-			return invalid("DescribeInstances", "an instance query needs ids or private IPs")
+		if q.Empty() {
+			return invalid("DescribeInstances", "an instance query needs ids, private IPs or tag values")
 		}
 		ids := make([]string, 0, len(f.instances))
 		for id := range f.instances {
@@ -362,15 +362,29 @@ func (f *Fake) Instances(ctx context.Context, q cloud.InstanceQuery) ([]cloud.In
 		sort.Strings(ids)
 		for _, id := range ids {
 			inst := f.instances[id]
-			if slices.Contains(q.IDs, id) || slices.Contains(q.PrivateIPs, inst.PrivateIP) {
+			gone := inst.State == cloud.StateTerminated // EC2 shows it without its network interface
+			if slices.Contains(q.IDs, id) || !gone && slices.Contains(q.PrivateIPs, inst.PrivateIP) || taggedWith(inst.Tags, q.Tags) {
 				found := copyInstance(*inst)
 				found.Lifecycle, found.Healthy = "", false // as from EC2, which knows no group state
+				if gone {
+					found.PrivateIP, found.PrivateDNS = "", ""
+				}
 				out = append(out, found)
 			}
 		}
 		return nil
 	})
 	return out, err
+}
+
+// taggedWith tells whether tags have, for some key of want, one of its values.
+func taggedWith(tags map[string]string, want map[string][]string) bool {
+	for key, values := range want {
+		if v, ok := tags[key]; ok && slices.Contains(values, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // SetInstanceTags implements cloud.Provider.

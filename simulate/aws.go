@@ -282,6 +282,7 @@ func parseAttribute(name, value string) Attribute {
 func (w *World) terminateInstance(g *Group, inst *Instance, cause string) *Activity {
 	inst.Lifecycle = LifecycleTerminating
 	inst.State = InstanceShuttingDown
+	w.emitStateChange(inst)
 	act := w.addActivity(g, "Terminating EC2 instance: "+inst.ID, cause,
 		map[string]string{"Subnet ID": "subnet-0123456789abcdef0", "Availability Zone": inst.AZ}, "InProgress", 0)
 	if a, ok := w.agents[inst.AgentID]; ok {
@@ -292,6 +293,7 @@ func (w *World) terminateInstance(g *Group, inst *Instance, cause string) *Activ
 	}
 	w.after(w.scenario.Timing.Termination.D(), func() {
 		inst.Lifecycle, inst.State, inst.TerminatedAt = LifecycleTerminated, InstanceTerminated, w.now
+		w.emitStateChange(inst)
 		act.StatusCode, act.Progress, act.EndTime = "Successful", 100, w.now
 		g.instances = removeInstance(g.instances, inst)
 		w.stats.InstancesTerminated++
@@ -492,26 +494,60 @@ func (w *World) SpotInterruption(instanceID, group string) (string, error) {
 const spotNotice = 2 * time.Minute
 
 func (w *World) spotInterruption(instanceID, group string) (string, error) {
+	inst := w.pickSpot(instanceID, group, func(i *Instance) bool { return i.InterruptionAt.IsZero() })
+	if inst == nil {
+		return "", errorf(KindNotFound, "InvalidInstanceID.NotFound", "no running spot instance %q to interrupt", instanceID)
+	}
+	inst.InterruptionAt = w.now.Add(spotNotice)
+	// EC2 sends the warning through EventBridge at the moment of the notice.
+	w.emitNotice(DetailSpotInterruption, inst, "")
+	w.at(inst.InterruptionAt, func() {
+		if g, ok := w.groups[inst.Group]; ok && inst.Lifecycle == LifecycleInService {
+			w.terminateInstance(g, inst, "At "+w.now.UTC().Format("2006-01-02T15:04:05Z")+" an instance was taken out of service in response to an EC2 instance rebalance or spot interruption.")
+		}
+	})
+	return inst.ID, nil
+}
+
+// pickSpot finds the running spot instance a spot fault is about: the one named, or the oldest of
+// group (of any group when group is empty) that fresh accepts. Nil when there is none.
+func (w *World) pickSpot(instanceID, group string, fresh func(*Instance) bool) *Instance {
 	var inst *Instance
 	if instanceID != "" {
 		inst = w.instances[instanceID]
 	} else {
 		for _, i := range w.instanceList {
-			if i.Spot && i.State == InstanceRunning && i.InterruptionAt.IsZero() && (group == "" || i.Group == group) {
+			if i.Spot && i.State == InstanceRunning && fresh(i) && (group == "" || i.Group == group) {
 				inst = i
 				break
 			}
 		}
 	}
 	if inst == nil || !inst.Spot || inst.State != InstanceRunning {
-		return "", errorf(KindNotFound, "InvalidInstanceID.NotFound", "no running spot instance %q to interrupt", instanceID)
+		return nil
 	}
-	inst.InterruptionAt = w.now.Add(spotNotice)
-	w.at(inst.InterruptionAt, func() {
-		if g, ok := w.groups[inst.Group]; ok && inst.Lifecycle == LifecycleInService {
-			w.terminateInstance(g, inst, "At "+w.now.UTC().Format("2006-01-02T15:04:05Z")+" an instance was taken out of service in response to an EC2 instance rebalance or spot interruption.")
-		}
-	})
+	return inst
+}
+
+// RebalanceRecommendation tells that a spot instance is at elevated risk of interruption: EC2 sends
+// the recommendation through EventBridge and nothing else happens (the model's groups do not use
+// Capacity Rebalancing, so no replacement is launched). An empty id picks the oldest running spot
+// instance of group (of any group when group is empty) that has had neither a recommendation nor an
+// interruption notice.
+func (w *World) RebalanceRecommendation(instanceID, group string) (string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.catchUp()
+	return w.rebalanceRecommendation(instanceID, group)
+}
+
+func (w *World) rebalanceRecommendation(instanceID, group string) (string, error) {
+	inst := w.pickSpot(instanceID, group, func(i *Instance) bool { return i.RebalanceAt.IsZero() && i.InterruptionAt.IsZero() })
+	if inst == nil {
+		return "", errorf(KindNotFound, "InvalidInstanceID.NotFound", "no running spot instance %q to recommend rebalancing", instanceID)
+	}
+	inst.RebalanceAt = w.now
+	w.emitNotice(DetailRebalance, inst, "")
 	return inst.ID, nil
 }
 

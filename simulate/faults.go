@@ -18,7 +18,11 @@ const (
 	ServiceMarathon    Service = "marathon"
 	ServiceAutoScaling Service = "autoscaling"
 	ServiceEC2         Service = "ec2"
+	ServiceSQS         Service = "sqs"
 )
+
+// Services lists every service, for validation messages.
+var Services = []Service{ServiceMesos, ServiceMarathon, ServiceAutoScaling, ServiceEC2, ServiceSQS}
 
 // FaultKind names a fault.
 type FaultKind string
@@ -35,12 +39,16 @@ const (
 	FaultHTTPError FaultKind = "http_error"
 	// FaultSlowResponse delays the service's answers by Delay.
 	FaultSlowResponse FaultKind = "slow_response"
-	// FaultAWSThrottle throttles AWS calls: Auto Scaling answers 400 Throttling, EC2 503 RequestLimitExceeded.
+	// FaultAWSThrottle throttles AWS calls: Auto Scaling answers 400 Throttling, EC2 503
+	// RequestLimitExceeded, SQS (only when Service names it) 403 RequestThrottled.
 	FaultAWSThrottle FaultKind = "aws_throttle"
 	// FaultNeverJoin makes newly launched instances never register as Mesos agents.
 	FaultNeverJoin FaultKind = "never_join"
 	// FaultSpotInterruption gives a spot instance (Instance, or one of Group's) its two-minute notice.
 	FaultSpotInterruption FaultKind = "spot_interruption"
+	// FaultRebalanceRecommendation sends EC2's rebalance recommendation for a spot instance (Instance,
+	// or one of Group's); the instance keeps running.
+	FaultRebalanceRecommendation FaultKind = "rebalance_recommendation"
 	// FaultTerminateRefused makes TerminateInstanceInAutoScalingGroup fail with ScalingActivityInProgress.
 	FaultTerminateRefused FaultKind = "terminate_refused"
 	// FaultClear switches every standing fault off (Service set: only that service's).
@@ -49,7 +57,8 @@ const (
 
 // FaultKinds lists every fault kind, for validation messages.
 var FaultKinds = []FaultKind{FaultMesosLeaderChange, FaultMesosNoLeader, FaultMarathonLeaderChange, FaultHTTPError,
-	FaultSlowResponse, FaultAWSThrottle, FaultNeverJoin, FaultSpotInterruption, FaultTerminateRefused, FaultClear}
+	FaultSlowResponse, FaultAWSThrottle, FaultNeverJoin, FaultSpotInterruption, FaultRebalanceRecommendation,
+	FaultTerminateRefused, FaultClear}
 
 // Fault is one fault to inject.
 type Fault struct {
@@ -74,9 +83,12 @@ func (f Fault) Validate(prefix string) []string {
 	if !known {
 		errs = append(errs, fmt.Sprintf("%s.kind: %q is not a fault; allowed: %v", prefix, f.Kind, FaultKinds))
 	}
-	svcOK := f.Service == "" || f.Service == ServiceMesos || f.Service == ServiceMarathon || f.Service == ServiceAutoScaling || f.Service == ServiceEC2
+	svcOK := f.Service == ""
+	for _, s := range Services {
+		svcOK = svcOK || s == f.Service
+	}
 	if !svcOK {
-		errs = append(errs, fmt.Sprintf("%s.service: %q is not a service; allowed: mesos, marathon, autoscaling, ec2", prefix, f.Service))
+		errs = append(errs, fmt.Sprintf("%s.service: %q is not a service; allowed: %v", prefix, f.Service, Services))
 	}
 	if (f.Kind == FaultHTTPError || f.Kind == FaultSlowResponse) && f.Service == "" {
 		errs = append(errs, fmt.Sprintf("%s.service: required for %s", prefix, f.Kind))
@@ -146,7 +158,8 @@ func (w *World) Intercept(s Service) Interception {
 	return in
 }
 
-// InjectFault switches a fault on (or, for leader changes and spot interruptions, makes it happen now).
+// InjectFault switches a fault on (or, for leader changes, spot interruptions and rebalance
+// recommendations, makes it happen now).
 func (w *World) InjectFault(f Fault) error {
 	if errs := f.Validate("fault"); len(errs) > 0 {
 		return errorf(KindBadRequest, "", "%s", joinLines(errs))
@@ -190,6 +203,8 @@ func (w *World) injectFault(f Fault) error {
 	case FaultSlowResponse:
 		fs.delay[f.Service] = f.Delay
 	case FaultAWSThrottle:
+		// SQS only when named: a throttle meant for the scaling calls should not also hold back the
+		// interruption notices, which are read on their own loop.
 		services := []Service{ServiceAutoScaling, ServiceEC2}
 		if f.Service != "" {
 			services = []Service{f.Service}
@@ -204,6 +219,9 @@ func (w *World) injectFault(f Fault) error {
 		fs.terminate = amount
 	case FaultSpotInterruption:
 		_, err := w.spotInterruption(f.Instance, f.Group)
+		return err
+	case FaultRebalanceRecommendation:
+		_, err := w.rebalanceRecommendation(f.Instance, f.Group)
 		return err
 	case FaultClear:
 		if f.Service != "" {

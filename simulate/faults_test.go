@@ -296,6 +296,15 @@ func TestScenarioFaults(t *testing.T) {
 				}
 				return false
 			}},
+		{"rebalance_recommendation", "{at: 1m, kind: rebalance_recommendation, group: spot}",
+			func(c *cluster) bool {
+				for _, m := range c.members("spot") {
+					if !m.RebalanceAt.IsZero() {
+						return true
+					}
+				}
+				return false
+			}},
 		{"terminate_refused", "{at: 1m, kind: terminate_refused}",
 			func(c *cluster) bool {
 				_, err := c.w.TerminateInstanceInGroup(launchNow(c).ID, true)

@@ -318,6 +318,9 @@ const (
 	InstanceRunning      InstanceState = "running"
 	InstanceShuttingDown InstanceState = "shutting-down"
 	InstanceTerminated   InstanceState = "terminated"
+	// The model never stops an instance; the stop states exist for the notice queue's state changes.
+	InstanceStopping InstanceState = "stopping"
+	InstanceStopped  InstanceState = "stopped"
 )
 
 // Code is the EC2 numeric state code.
@@ -331,6 +334,10 @@ func (s InstanceState) Code() int {
 		return 32
 	case InstanceTerminated:
 		return 48
+	case InstanceStopping:
+		return 64
+	case InstanceStopped:
+		return 80
 	}
 	return 0
 }
@@ -363,6 +370,8 @@ type Instance struct {
 	TerminatedAt time.Time
 	// InterruptionAt is set when a spot interruption notice was given: the instance is reclaimed then.
 	InterruptionAt time.Time
+	// RebalanceAt is set when EC2 recommended rebalancing away from the spot instance.
+	RebalanceAt time.Time
 }
 
 // Tag returns the value of an instance tag.

@@ -69,6 +69,7 @@ type World struct {
 	network      netip.Prefix
 	nextIP       uint32
 	accountID    string
+	notices      noticeQueue
 
 	faults faultState
 	stats  Stats
@@ -125,6 +126,7 @@ func New(sc *Scenario, clock Clock, opts Options) (*World, error) {
 		accountID:       "123456789012",
 	}
 	w.stats.lastIntegrated = w.now
+	w.notices.init(sc.Seed, w.now)
 	w.mesosLeaderAt = w.now
 	w.masterID = w.uuid()
 	w.frameworkID = w.uuid() + "-0000"

@@ -1,6 +1,6 @@
 // Package awscloud implements cloud.Provider on aws-sdk-go-v2: EC2 Auto Scaling for groups,
 // activities and the scaling actions, EC2 for instance addresses, tags, instance types and spot
-// prices.
+// prices. NoticeQueue implements cloud.NoticeQueue on SQS, reading EventBridge events.
 //
 // Configuration comes from the SDK's default chain: AWS_REGION, AWS_ENDPOINT_URL (and the
 // per-service AWS_ENDPOINT_URL_AUTO_SCALING / AWS_ENDPOINT_URL_EC2), the shared config files and
@@ -81,13 +81,14 @@ type options struct {
 	region, endpoint string
 	maxAttempts      int
 	maxBackoff       time.Duration
+	queueFlag        string // NoticeQueue only
 }
 
 // WithRegion overrides the region from the default chain.
 func WithRegion(region string) Option { return func(o *options) { o.region = region } }
 
-// WithEndpoint sends both Auto Scaling and EC2 calls to url (e.g. the simulator's
-// "http://127.0.0.1:PORT"), overriding AWS_ENDPOINT_URL.
+// WithEndpoint sends both Auto Scaling and EC2 calls (a NoticeQueue's SQS calls) to url (e.g. the
+// simulator's "http://127.0.0.1:PORT"), overriding AWS_ENDPOINT_URL.
 func WithEndpoint(url string) Option { return func(o *options) { o.endpoint = url } }
 
 // WithRetry sets the attempts per call (at least 1) and the longest wait between two of them.

@@ -81,6 +81,7 @@ type Loop struct {
 	metrics *LoopMetrics
 	policy  atomic.Pointer[policy.HibernationPolicy]
 	trigger chan struct{}
+	stamps  *futureStamps
 
 	status      atomic.Pointer[Status]
 	ready       atomic.Bool
@@ -102,7 +103,8 @@ func NewLoop(cfg LoopConfig, deps LoopDeps, p *policy.HibernationPolicy) *Loop {
 	if deps.Routes == nil {
 		deps.Routes = nopRoutes{}
 	}
-	l := &Loop{cfg: cfg, deps: deps, log: deps.Log, metrics: deps.Metrics, trigger: make(chan struct{}, 1), actions: map[string]ActionRecord{}}
+	l := &Loop{cfg: cfg, deps: deps, log: deps.Log, metrics: deps.Metrics, trigger: make(chan struct{}, 1), actions: map[string]ActionRecord{},
+		stamps: newFutureStamps(deps.Metrics, deps.Log)}
 	l.policy.Store(p)
 	return l
 }
@@ -202,6 +204,7 @@ func (l *Loop) noteSources(snap TrafficSnapshot) {
 			v = 1
 		}
 		l.metrics.sourceStale.WithLabelValues(s.Name).Set(v)
+		l.stamps.noteSource(s)
 	}
 }
 
@@ -228,6 +231,7 @@ func (l *Loop) Reconcile(ctx context.Context) (acted bool) {
 	l.noteSources(obs.traffic)
 
 	plan := policy.PlanHibernation(obs.input(pol, now))
+	l.stamps.keep(obs.apps, now)
 	// The host map goes to the activator before anything sleeps: an app must never be at zero
 	// instances with nobody answering for its hosts.
 	routes, conflicts := BuildRoutes(obs.apps, pol)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/marmot-project/marmot/policy"
 )
 
@@ -214,6 +216,9 @@ type fakeSource struct {
 	apps  map[string]TrafficSeen
 	err   error
 	calls int
+	// future and ahead are reported as TrafficReport.Future and Ahead.
+	future uint64
+	ahead  time.Duration
 	// onCall runs before each report, with the call's number (from 1).
 	onCall func(n int, s *fakeSource)
 }
@@ -231,7 +236,7 @@ func (s *fakeSource) Traffic(_ context.Context, now time.Time) (TrafficReport, e
 	if s.onCall != nil {
 		s.onCall(s.calls, s)
 	}
-	return TrafficReport{AsOf: now, Since: s.since, Apps: maps.Clone(s.apps)}, s.err
+	return TrafficReport{AsOf: now, Since: s.since, Apps: maps.Clone(s.apps), Future: s.future, Ahead: s.ahead}, s.err
 }
 
 func (s *fakeSource) seen(app string, at time.Time) {
@@ -275,6 +280,7 @@ type loopFixture struct {
 	routes   *recordingRoutes
 	metrics  *LoopMetrics
 	loop     *Loop
+	log      *zap.Logger // the loop's; nil: none
 }
 
 func newLoopFixture(t *testing.T, cfg LoopConfig, p *policy.HibernationPolicy, apps ...App) *loopFixture {
@@ -299,7 +305,7 @@ func (f *loopFixture) start(cfg LoopConfig, p *policy.HibernationPolicy, since t
 		cfg.RecheckAfter = time.Millisecond
 	}
 	waker := NewMarathonWaker(WakerConfig{DryRun: cfg.DryRun, Now: f.clock.Now}, f.marathon, f.metrics, nil)
-	f.loop = NewLoop(cfg, LoopDeps{Marathon: f.marathon, Waker: waker, Sources: []TrafficSource{f.source}, Routes: f.routes, Metrics: f.metrics}, p)
+	f.loop = NewLoop(cfg, LoopDeps{Marathon: f.marathon, Waker: waker, Sources: []TrafficSource{f.source}, Routes: f.routes, Metrics: f.metrics, Log: f.log}, p)
 }
 
 func (f *loopFixture) appStatus(t *testing.T, id string) AppStatus {

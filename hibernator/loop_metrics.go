@@ -36,6 +36,10 @@ const (
 	AbortGroupMember  = "group_member"  // another app of its group was aborted
 )
 
+// SkewSourceMarathon is the source label of marmot_hibernator_clock_skew_seconds for the times Marathon
+// reports (apps' scalings, tasks' starts, state labels); traffic sources go by their names.
+const SkewSourceMarathon = "marathon"
+
 // LoopMetrics are the hibernation loop's and the waker's Prometheus series.
 type LoopMetrics struct {
 	apps          *prometheus.GaugeVec
@@ -56,6 +60,8 @@ type LoopMetrics struct {
 	sourceStale   *prometheus.GaugeVec
 	conflicts     prometheus.Gauge
 	policyReloads *prometheus.CounterVec
+	futureStamps  *prometheus.CounterVec
+	clockSkew     *prometheus.GaugeVec
 }
 
 // NewLoopMetrics makes the series and registers them on reg (nil: not registered). Every label value
@@ -107,6 +113,14 @@ func NewLoopMetrics(reg prometheus.Registerer) *LoopMetrics {
 		policyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "marmot_hibernator_policy_reloads_total", Help: "Policy reloads (SIGHUP), by result: ok, or error (the last good policy stays).",
 		}, []string{"result"}),
+		futureStamps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "marmot_hibernator_future_timestamps_total",
+			Help: "Times from outside that were ahead of the hibernator's clock when first seen (read as that moment), by kind: app_scaled, task_started, hibernated_at, request.",
+		}, []string{"kind"}),
+		clockSkew: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "marmot_hibernator_clock_skew_seconds",
+			Help: "How far ahead of the hibernator's clock a time from outside was when first seen: the most among Marathon's times it still relies on (source=\"marathon\"), the latest read per traffic source. 0 when none was ahead.",
+		}, []string{"source"}),
 	}
 	for _, s := range []string{StateAwake, StateAsleep, StateWaking, StateSkipped} {
 		m.apps.WithLabelValues(s)
@@ -131,12 +145,16 @@ func NewLoopMetrics(reg prometheus.Registerer) *LoopMetrics {
 	}
 	m.reconciles.WithLabelValues("ok")
 	m.reconciles.WithLabelValues("error")
+	for _, k := range []string{StampScaled, StampStarted, StampHibernatedAt, StampRequest} {
+		m.futureStamps.WithLabelValues(k)
+	}
+	m.clockSkew.WithLabelValues(SkewSourceMarathon)
 	m.policyReloads.WithLabelValues("ok")
 	m.policyReloads.WithLabelValues("error")
 	if reg != nil {
 		reg.MustRegister(m.apps, m.decisions, m.hibernations, m.aborted, m.wakes, m.wakeFailures, m.freedCPUs, m.freedMem,
 			m.asleepCPUh, m.asleepMemh, m.freedCPUh, m.freedMemh, m.reconciles, m.reconcileTime, m.lastObserved,
-			m.sourceStale, m.conflicts, m.policyReloads)
+			m.sourceStale, m.conflicts, m.policyReloads, m.futureStamps, m.clockSkew)
 	}
 	return m
 }

@@ -20,13 +20,15 @@ type observation struct {
 	// deploying are the apps that running deployments affect.
 	deploying map[string]bool
 	traffic   TrafficSnapshot
+	// stamps reads Marathon's times onto the hibernator's clock.
+	stamps *futureStamps
 }
 
 // observe reads, at once, the apps that carry marmot.hibernate, those that carry the state labels (an
 // app that opted out while asleep must still be woken), the running deployments and every traffic
 // source. Any Marathon read failing fails the whole observation: never decide on partial state.
 func (l *Loop) observe(ctx context.Context, pol *policy.HibernationPolicy, now time.Time) (*observation, error) {
-	obs := &observation{at: now, deploying: map[string]bool{}}
+	obs := &observation{at: now, deploying: map[string]bool{}, stamps: l.stamps}
 	var (
 		wg              sync.WaitGroup
 		optedIn, asleep []App
@@ -54,28 +56,30 @@ func (l *Loop) observe(ctx context.Context, pol *policy.HibernationPolicy, now t
 	return obs, nil
 }
 
-// input is what the planner needs of this observation.
+// input is what the planner needs of this observation. Times from Marathon reach the planner on the
+// hibernator's clock (futureStamps.read): none is after now.
 func (o *observation) input(pol *policy.HibernationPolicy, now time.Time) policy.HibernationInput {
 	in := policy.HibernationInput{Policy: pol, Now: now}
 	for _, a := range o.apps {
-		in.Apps = append(in.Apps, o.plannerApp(a, pol))
+		in.Apps = append(in.Apps, o.plannerApp(a, pol, now))
 		// The rate limit counts recent hibernations; Marathon remembers them for us.
 		if l, _ := policy.ParseHibernationLabels(a.Labels, pol); l.Asleep != nil && a.Instances == 0 {
-			in.RecentHibernations = append(in.RecentHibernations, l.Asleep.At)
+			in.RecentHibernations = append(in.RecentHibernations, o.stamps.read(a.ID, StampHibernatedAt, l.Asleep.At, now))
 		}
 	}
 	return in
 }
 
 // plannerApp is one app as the planner takes it, with what every traffic source saw of it.
-func (o *observation) plannerApp(a App, pol *policy.HibernationPolicy) policy.HibernationApp {
+func (o *observation) plannerApp(a App, pol *policy.HibernationPolicy, now time.Time) policy.HibernationApp {
+	since, kind := a.awakeSince()
 	return policy.HibernationApp{
 		ID:                a.ID,
 		Labels:            a.Labels,
 		Instances:         a.Instances,
 		TasksRunning:      a.TasksRunning,
 		DeploymentRunning: a.Deployments > 0 || o.deploying[a.ID],
-		AwakeSince:        a.awakeSince(),
+		AwakeSince:        o.stamps.read(a.ID, kind, since, now),
 		Traffic:           o.traffic.For(trafficTarget(a, pol, o.traffic)),
 	}
 }
@@ -102,7 +106,7 @@ func (o *observation) app(id string) (App, bool) {
 
 // replaced returns a copy of the observation with fresh reads of some apps and fresh traffic.
 func (o *observation) replaced(fresh map[string]App, traffic TrafficSnapshot, now time.Time) *observation {
-	out := &observation{at: now, deploying: o.deploying, traffic: traffic, apps: slices.Clone(o.apps)}
+	out := &observation{at: now, deploying: o.deploying, traffic: traffic, apps: slices.Clone(o.apps), stamps: o.stamps}
 	for i, a := range out.apps {
 		if f, ok := fresh[a.ID]; ok {
 			out.apps[i] = f

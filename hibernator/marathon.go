@@ -78,12 +78,13 @@ type AppUpdate struct {
 	Labels    map[string]string
 }
 
-// awakeSince is when the app became reachable, for its idle clock: the start of its oldest running task
-// when the tasks are known, else when its instance count last changed (a wake is such a change, and
-// no task of the wake can have started earlier). Zero when neither is known.
-func (a App) awakeSince() time.Time {
+// awakeSince is when the app became reachable, for its idle clock, on the clock of Marathon and the
+// Mesos agents, and which of the app's times it is (StampStarted or StampScaled): the start of its
+// oldest running task when the tasks are known, else when its instance count last changed (a wake is
+// such a change, and no task of the wake can have started earlier). Zero when neither is known.
+func (a App) awakeSince() (time.Time, string) {
 	if a.Tasks == nil {
-		return a.LastScalingAt
+		return a.LastScalingAt, StampScaled
 	}
 	var oldest time.Time
 	for _, t := range a.Tasks {
@@ -91,5 +92,5 @@ func (a App) awakeSince() time.Time {
 			oldest = t.StartedAt
 		}
 	}
-	return oldest
+	return oldest, StampStarted
 }

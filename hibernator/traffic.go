@@ -50,6 +50,12 @@ type TrafficReport struct {
 	Hosts map[string]TrafficSeen
 	// Backends is keyed by HAProxy backend name (marathon-lb; see MarathonLBBackend).
 	Backends map[string]TrafficSeen
+	// Future counts the request times the source read ahead of the caller's clock since it started (a
+	// load balancer whose clock runs ahead); it reports each such request as made when it read it.
+	// Ahead is how far ahead the latest of them was. Sources that turn relative ages into times
+	// (HAProxy's lastsess) and the activator never see one.
+	Future uint64
+	Ahead  time.Duration
 }
 
 // TrafficSeen is what a source saw for one key.

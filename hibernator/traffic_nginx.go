@@ -144,6 +144,7 @@ type NginxAccessLogStats struct {
 	Malformed    uint64 // lines not in NginxLogFormat, or longer than 16 KiB
 	Rotations    uint64 // the log was renamed away and a new one appeared
 	Truncations  uint64 // the log was truncated in place (copytruncate)
+	Future       uint64 // requests whose time was ahead of the hibernator's clock, counted as read
 }
 
 // NginxAccessLog is a TrafficSource that follows an nginx access log in NginxLogFormat, as nixy or any
@@ -171,6 +172,7 @@ type NginxAccessLog struct {
 	hosts    map[string]TrafficSeen
 	badLines uint64 // malformed lines since the last good one
 	lastBad  string
+	ahead    time.Duration // how far ahead of the clock the latest future request time was
 	stats    NginxAccessLogStats
 }
 
@@ -237,7 +239,7 @@ func (n *NginxAccessLog) Traffic(ctx context.Context, now time.Time) (TrafficRep
 	if err == nil {
 		n.asOf = now
 	}
-	r := TrafficReport{AsOf: n.asOf, Since: n.since, Hosts: make(map[string]TrafficSeen, len(n.hosts))}
+	r := TrafficReport{AsOf: n.asOf, Since: n.since, Hosts: make(map[string]TrafficSeen, len(n.hosts)), Future: n.stats.Future, Ahead: n.ahead}
 	for h, s := range n.hosts {
 		r.Hosts[h] = s
 	}
@@ -272,7 +274,7 @@ func (n *NginxAccessLog) poll(ctx context.Context, now time.Time) error {
 			kept = append(kept, lf)
 			continue
 		}
-		n.flushPartial(lf)
+		n.flushPartial(lf, now)
 		lf.f.Close()
 	}
 	n.rotated = kept
@@ -339,7 +341,7 @@ func (n *NginxAccessLog) read(ctx context.Context, lf *logFile, now time.Time) (
 			lf.grewAt = now
 			lf.offset += int64(k)
 			lf.remember(buf[:k])
-			n.consume(lf, buf[:k])
+			n.consume(lf, buf[:k], now)
 		}
 		if errors.Is(err, io.EOF) {
 			return grew, nil
@@ -380,8 +382,9 @@ func (lf *logFile) remember(b []byte) {
 	}
 }
 
-// consume splits b into lines, joining the partial line carried over from the previous read.
-func (n *NginxAccessLog) consume(lf *logFile, b []byte) {
+// consume splits b into lines, joining the partial line carried over from the previous read; now is
+// when they are read.
+func (n *NginxAccessLog) consume(lf *logFile, b []byte, now time.Time) {
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
@@ -403,7 +406,7 @@ func (n *NginxAccessLog) consume(lf *logFile, b []byte) {
 			if len(lf.partial) > 0 {
 				line = append(lf.partial, line...)
 			}
-			n.line(string(line))
+			n.line(string(line), now)
 		}
 		lf.partial = lf.partial[:0]
 		b = b[i+1:]
@@ -411,14 +414,17 @@ func (n *NginxAccessLog) consume(lf *logFile, b []byte) {
 }
 
 // flushPartial takes a last line without a newline as complete: the file is no longer written.
-func (n *NginxAccessLog) flushPartial(lf *logFile) {
+func (n *NginxAccessLog) flushPartial(lf *logFile, now time.Time) {
 	if len(lf.partial) > 0 && !lf.skipping {
-		n.line(string(lf.partial))
+		n.line(string(lf.partial), now)
 	}
 	lf.partial = nil
 }
 
-func (n *NginxAccessLog) line(s string) {
+// line counts one line read at now. A request time ahead of now (nginx's clock runs ahead of ours)
+// counts as now: the request cannot have ended after the line was read, and the host's Last, kept
+// from read to read, stays that first sighting (see skew.go).
+func (n *NginxAccessLog) line(s string, now time.Time) {
 	if s == "" || s == "\r" {
 		return // nginx writes none; a stray newline says nothing about traffic or the format
 	}
@@ -443,7 +449,13 @@ func (n *NginxAccessLog) line(s string) {
 		n.stats.Unattributed++
 		return
 	}
-	seen.merge(TrafficSeen{Last: l.Time, Requests: 1})
+	at := l.Time
+	if at.After(now) {
+		n.stats.Future++
+		n.ahead = at.Sub(now)
+		at = now
+	}
+	seen.merge(TrafficSeen{Last: at, Requests: 1})
 	n.hosts[host] = seen
 	n.stats.Counted++
 }

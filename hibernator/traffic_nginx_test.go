@@ -389,6 +389,35 @@ func FuzzParseAccessLogLine(f *testing.F) {
 		}
 		// What parses is counted without panicking.
 		src := NewNginxAccessLog(NginxAccessLogConfig{Path: "fuzz"})
-		src.line(line)
+		src.line(line, logT0)
+		for h, seen := range src.hosts {
+			if seen.Last.After(logT0) {
+				t.Fatalf("%s: last request %s after the read at %s", h, seen.Last, logT0)
+			}
+		}
 	})
+}
+
+// A request time ahead of the read (nginx's clock runs ahead of the hibernator's) counts as made when
+// it was read, and stays so at later reads: the app's idle clock starts then, not an hour from now.
+func TestNginxAccessLogReadsFutureTimesAsTheirFirstRead(t *testing.T) {
+	log := newAccessLog(t)
+	src := NewNginxAccessLog(NginxAccessLogConfig{Path: log.path})
+	defer src.Close()
+	mustPollLog(t, src, logT0)
+	log.request("shop.example.com", "/", logT0.Add(time.Hour+5*time.Second))
+	r := mustPollLog(t, src, logT0.Add(5*time.Second))
+	wantHost(t, r, "shop.example.com", logT0.Add(5*time.Second), 1)
+	if r.Future != 1 || r.Ahead != time.Hour {
+		t.Errorf("future %d, ahead %s; want 1 request an hour ahead", r.Future, r.Ahead)
+	}
+	r = mustPollLog(t, src, logT0.Add(time.Minute))
+	wantHost(t, r, "shop.example.com", logT0.Add(5*time.Second), 1)
+	// A request on time later on moves the host on as usual.
+	log.request("shop.example.com", "/", logT0.Add(2*time.Minute))
+	r = mustPollLog(t, src, logT0.Add(3*time.Minute))
+	wantHost(t, r, "shop.example.com", logT0.Add(2*time.Minute), 2)
+	if s := src.Stats(); s.Future != 1 || r.Future != 1 {
+		t.Errorf("stats %+v, report future %d: want the one request ahead", s, r.Future)
+	}
 }

@@ -17,7 +17,10 @@ type HibernationApp struct {
 	TasksRunning      int
 	DeploymentRunning bool
 	// AwakeSince is when the app last became reachable: the start of its oldest running task. No request
-	// can have reached it before, so its idle clock never starts earlier. Zero if unknown.
+	// can have reached it before, so its idle clock never starts earlier. Zero if unknown. Like every
+	// time in the input it is on Now's clock: a time after Now would keep the app awake until then plus
+	// its idle period, so callers read outside clocks onto theirs first (the hibernator takes a time
+	// ahead of its clock as the moment it first saw it: hibernator/skew.go).
 	AwakeSince time.Time
 	Traffic    AppTraffic
 }

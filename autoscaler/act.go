@@ -312,7 +312,7 @@ func (a *actuator) abort(dd policy.DrainDecision) {
 // unmark clears an instance's drain mark; an instance that is gone has none left to clear.
 func (a *actuator) unmark(act *Action, instanceID string) error {
 	err := a.cloudCall(act, "delete_instance_tags", func(ctx context.Context) error {
-		return a.l.cloud.DeleteInstanceTags(ctx, instanceID, drainTagKeys)
+		return a.l.cloud.DeleteInstanceTags(ctx, instanceID, DrainTagKeys())
 	})
 	if errors.Is(err, cloud.ErrNotFound) {
 		return nil

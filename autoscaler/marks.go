@@ -20,8 +20,9 @@ const (
 	TagDrainMachine = "marmot:drain-machine"
 )
 
-// drainTagKeys are the keys of every drain tag, for clearing a mark.
-var drainTagKeys = []string{TagDrain, TagDrainStarted, TagDrainMachine}
+// DrainTagKeys returns the keys of every drain tag: the ones a mark clears, and the only ones the
+// autoscaler's IAM policy lets it write.
+func DrainTagKeys() []string { return []string{TagDrain, TagDrainStarted, TagDrainMachine} }
 
 // drainTags returns the tags that mark drain d in phase.
 func drainTags(phase policy.DrainPhase, d policy.Drain) map[string]string {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/marmot-project/marmot/autoscaler"
 	"github.com/marmot-project/marmot/cloud"
 )
 
@@ -86,8 +87,13 @@ func TestIAMPolicyAllowsEveryCall(t *testing.T) {
 	}
 	var doc struct {
 		Statement []struct {
-			Effect string
-			Action []string
+			Effect    string
+			Action    []string
+			Condition struct {
+				ForAllValues struct {
+					TagKeys []string `json:"aws:TagKeys"`
+				} `json:"ForAllValues:StringEquals"`
+			}
 		}
 	}
 	data, err := os.ReadFile("../../deploy/autoscaler-iam-policy.json")
@@ -99,8 +105,19 @@ func TestIAMPolicyAllowsEveryCall(t *testing.T) {
 	}
 	var allowed []string
 	for _, s := range doc.Statement {
-		if s.Effect == "Allow" {
-			allowed = append(allowed, s.Action...)
+		if s.Effect != "Allow" {
+			continue
+		}
+		allowed = append(allowed, s.Action...)
+		// The tag writes are limited to the drain marks' keys: a key the code writes and the policy
+		// leaves out is refused by AWS, and every drain then fails at its first step.
+		if slices.Contains(s.Action, "ec2:CreateTags") {
+			keys := s.Condition.ForAllValues.TagKeys
+			for _, k := range autoscaler.DrainTagKeys() {
+				if !slices.Contains(keys, k) {
+					t.Errorf("the policy lets ec2:CreateTags write the keys %v, not the drain tag %s", keys, k)
+				}
+			}
 		}
 	}
 	for call, actions := range needs {

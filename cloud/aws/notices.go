@@ -173,7 +173,8 @@ func (q *NoticeQueue) whyNot(err error) string {
 // wait (in whole seconds, at most SQS's 20; under a second is a short poll that samples some of the
 // queue's servers and may miss messages), each message hidden for visible (rounded up to whole
 // seconds, at most SQS's 12 hours; 0 leaves them visible at once). The messages' bodies are read as
-// EventBridge events (see noticeOf); Received is SQS's ApproximateReceiveCount.
+// EventBridge events (see noticeOf); Received is SQS's ApproximateReceiveCount. An HTTP client with
+// a timeout of its own must allow more than wait, or every long poll fails as cloud.ErrUnavailable.
 func (q *NoticeQueue) Receive(ctx context.Context, wait, visible time.Duration) ([]cloud.Notice, error) {
 	out, err := q.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(q.url),

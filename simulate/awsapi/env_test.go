@@ -20,6 +20,7 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 	"go.uber.org/zap/zaptest"
 
@@ -39,6 +40,8 @@ type env struct {
 	handler  http.Handler
 	as       *autoscaling.Client
 	ec2      *ec2.Client
+	sqs      *sqs.Client
+	queueURL string // the notice queue's URL, as GetQueueUrl gives it
 }
 
 const pool = "default"
@@ -73,6 +76,8 @@ func newEnv(t *testing.T, edit ...func(*simulate.Scenario)) *env {
 	}))
 	t.Cleanup(e.server.Close)
 
+	// Nothing may reach for instance metadata: the clients get everything from the config below.
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	cfg, err := config.LoadDefaultConfig(context.Background(),
 		config.WithRegion("us-east-1"),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
@@ -90,6 +95,8 @@ func newEnv(t *testing.T, edit ...func(*simulate.Scenario)) *env {
 	}
 	e.as = autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { o.BaseEndpoint = aws.String(e.server.URL) })
 	e.ec2 = ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(e.server.URL) })
+	e.sqs = sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(e.server.URL) })
+	e.world.View(func(v *simulate.View) { e.queueURL = awsapi.NoticeQueueURL(e.server.URL, v.AccountID()) })
 	return e
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/marmot-project/marmot/simulate"
 )
@@ -31,11 +32,16 @@ var calls = map[simulate.Service]func(e *env) error{
 		_, err := e.ec2.DescribeInstances(ctx(e.t), &ec2.DescribeInstancesInput{})
 		return err
 	},
+	simulate.ServiceSQS: func(e *env) error {
+		_, err := e.sqs.ReceiveMessage(ctx(e.t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queueURL)})
+		return err
+	},
 }
 
 var throttleCodes = map[simulate.Service]string{
 	simulate.ServiceAutoScaling: "Throttling",
 	simulate.ServiceEC2:         "RequestLimitExceeded",
+	simulate.ServiceSQS:         "RequestThrottled",
 }
 
 func TestCountedThrottleIsRetriedBySDK(t *testing.T) {
@@ -94,6 +100,8 @@ func TestHTTPErrorFaultUsesServiceCodes(t *testing.T) {
 		{simulate.ServiceAutoScaling, 503, "ServiceUnavailable"},
 		{simulate.ServiceEC2, 500, "InternalError"},
 		{simulate.ServiceEC2, 503, "Unavailable"},
+		{simulate.ServiceSQS, 500, "InternalFailure"},
+		{simulate.ServiceSQS, 503, "ServiceUnavailable"},
 	} {
 		t.Run(string(tc.svc)+"/"+tc.code, func(t *testing.T) {
 			e := newEnv(t)

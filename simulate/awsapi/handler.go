@@ -1,7 +1,8 @@
 // Package awsapi serves the simulated world over the AWS Auto Scaling (awsQuery, Version 2011-01-01) and
-// EC2 (ec2Query, Version 2016-11-15) Query APIs, so that aws-sdk-go-v2 pointed at it with BaseEndpoint
-// works unchanged. One handler at "/" serves both: each request names its Action and Version in the
-// form-encoded body. Signatures are not checked.
+// EC2 (ec2Query, Version 2016-11-15) Query APIs and the SQS JSON API (awsJson1_0, for the notice queue),
+// so that aws-sdk-go-v2 pointed at it with BaseEndpoint works unchanged. One handler at "/" serves all
+// three: a Query request names its Action and Version in the form-encoded body, an SQS request its
+// operation in the X-Amz-Target header. Signatures are not checked.
 package awsapi
 
 import (
@@ -33,7 +34,7 @@ func WithLogger(l *zap.Logger) Option {
 	return func(h *handler) { h.log = l }
 }
 
-// New returns the handler that serves w's Auto Scaling groups and EC2 instances.
+// New returns the handler that serves w's Auto Scaling groups, EC2 instances and notice queue.
 func New(w *simulate.World, opts ...Option) http.Handler {
 	h := &handler{world: w, log: zap.NewNop()}
 	for _, o := range opts {
@@ -53,6 +54,10 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isSQS(r) {
+		h.serveSQS(w, r)
+		return
+	}
 	requestID := h.requestID()
 	f, action, proto, perr := h.readRequest(w, r)
 

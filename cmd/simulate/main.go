@@ -113,7 +113,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.Float64Var(&f.speed, "speed", 1, "model seconds per wall-clock second (60 = an hour a minute)")
 	fs.StringVar(&f.mesosAddrs, "mesos-addr", "127.0.0.1:5050,127.0.0.1:5052,127.0.0.1:5053", "listen addresses of the Mesos masters, comma-separated, one per master")
 	fs.StringVar(&f.marathonAddrs, "marathon-addr", "127.0.0.1:8080,127.0.0.1:8081", "listen addresses of the Marathon instances, comma-separated")
-	fs.StringVar(&f.awsAddr, "aws-addr", "127.0.0.1:4566", "listen address of the AWS endpoint (Auto Scaling and EC2)")
+	fs.StringVar(&f.awsAddr, "aws-addr", "127.0.0.1:4566", "listen address of the AWS endpoint (Auto Scaling, EC2 and the SQS notice queue)")
 	fs.StringVar(&f.controlAddr, "control-addr", "127.0.0.1:7070", "listen address of the control endpoint (/summary, /faults)")
 	fs.DurationVar(&f.duration, "duration", 0, "stop after this much wall-clock time (0: run until interrupted)")
 	fs.DurationVar(&f.summaryEvery, "summary-every", 0, "print a one-line summary this often (0: never)")
@@ -219,6 +219,7 @@ func printEndpoints(stdout io.Writer, c *serve.Cluster, sc *simulate.Scenario, f
 		fmt.Fprintf(stdout, "marathon-standby %s\n", u)
 	}
 	fmt.Fprintf(stdout, "aws %s\n", c.AWSURL)
+	fmt.Fprintf(stdout, "notice-queue %s\n", c.NoticeQueueURL)
 	fmt.Fprintf(stdout, "control %s\n", c.ControlURL)
 }
 

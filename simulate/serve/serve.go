@@ -1,6 +1,7 @@
 // Package serve puts a simulated world on the network: the Mesos masters, the Marathon instances and
-// the AWS endpoint on loopback listeners, real task listeners when asked, a control endpoint for
-// faults and summaries, and the loop that moves the model along with its clock.
+// the AWS endpoint (Auto Scaling, EC2 and the SQS notice queue) on loopback listeners, real task
+// listeners when asked, a control endpoint for faults and summaries, and the loop that moves the
+// model along with its clock.
 package serve
 
 import (
@@ -42,8 +43,11 @@ type Cluster struct {
 	MesosURLs   []string // one per master, index = master number
 	MarathonURL []string // one per Marathon instance
 	AWSURL      string
-	ControlURL  string
-	Tasks       *realtask.Runner
+	// NoticeQueueURL is the SQS URL of the world's notice queue (spot interruption warnings,
+	// rebalance recommendations, state changes), served on the AWS endpoint.
+	NoticeQueueURL string
+	ControlURL     string
+	Tasks          *realtask.Runner
 
 	servers []*http.Server
 	wg      sync.WaitGroup
@@ -111,6 +115,7 @@ func Start(ctx context.Context, w *simulate.World, cfg Config) (*Cluster, error)
 		c.serve(l, marathonapi.New(w, i, marathonHosts, marathonapi.WithLogger(log.Named("marathon"))))
 	}
 	c.AWSURL = "http://" + awsL.Addr().String()
+	w.View(func(v *simulate.View) { c.NoticeQueueURL = awsapi.NoticeQueueURL(c.AWSURL, v.AccountID()) })
 	c.serve(awsL, awsapi.New(w, awsapi.WithLogger(log.Named("aws"))))
 	c.ControlURL = "http://" + controlL.Addr().String()
 	c.serve(controlL, ControlHandler(w))

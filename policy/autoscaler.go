@@ -59,7 +59,28 @@ type PoolPolicy struct {
 	// BootTimeout is how long a launched instance may take to join Mesos; after it the instance is
 	// terminated and its group backs off.
 	BootTimeout Duration `yaml:"boot_timeout" json:"boot_timeout"`
+	// SpotInterruption says what happens when the cloud announces that it reclaims an instance.
+	SpotInterruption SpotInterruptionPolicy `yaml:"spot_interruption" json:"spot_interruption"`
 }
+
+// SpotInterruptionPolicy says what happens to an agent whose instance the cloud reclaims (EC2 warns
+// two minutes ahead). The agent is drained at once, whatever the scale-down settings, its budget, its
+// windows or protected tasks (the instance goes anyway), and the pool plans its capacity without it,
+// so that its tasks find room elsewhere, on new agents if need be, before the instance is gone.
+type SpotInterruptionPolicy struct {
+	// Enabled turns the handling on; the autoscaler needs a notice queue (--notice-queue) to hear of
+	// interruptions at all.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// DownBefore is how long before the reclaim the agent is taken out of Mesos and its instance
+	// terminated, at the latest: time for Mesos to kill the tasks gracefully and for Marathon to start
+	// them elsewhere, rather than finding them lost after the instance disappeared (Mesos notices an
+	// agent gone only after its ping timeout, 75 s by default). An agent whose tasks have all left
+	// goes earlier.
+	DownBefore Duration `yaml:"down_before" json:"down_before"`
+}
+
+// spotNotice is how long EC2 warns before it reclaims a spot instance; DownBefore cannot exceed it.
+const spotNotice = 2 * time.Minute
 
 // Headroom is free capacity the pool keeps on top of what is allocated and waiting, so that a burst
 // starts at once instead of waiting for an instance to boot.
@@ -177,6 +198,7 @@ const (
 	DefaultBackoffMax        = 30 * time.Minute
 	DefaultBackoffResetAfter = 3 * time.Hour
 	DefaultBootTimeout       = 10 * time.Minute
+	DefaultSpotDownBefore    = 60 * time.Second
 )
 
 // DefaultAutoscalerPolicy returns the global settings at their defaults, with no pools.
@@ -212,7 +234,8 @@ func DefaultPoolPolicy() PoolPolicy {
 			Max:        Dur(DefaultBackoffMax),
 			ResetAfter: Dur(DefaultBackoffResetAfter),
 		},
-		BootTimeout: Dur(DefaultBootTimeout),
+		BootTimeout:      Dur(DefaultBootTimeout),
+		SpotInterruption: SpotInterruptionPolicy{Enabled: true, DownBefore: Dur(DefaultSpotDownBefore)},
 	}
 }
 

@@ -148,6 +148,7 @@ pools:
     min_agents: 2
   - name: "bad name"
     headroom: {cpus: [1, 2]}
+    spot_interruption: {down_before: 3m}
 unknown_top: 1
 `, []string{
 			`reconcile_interval: "10" is not a duration, e.g. "10m"`,
@@ -191,6 +192,7 @@ unknown_top: 1
 			`pools[2].name: is required: the value of the agents' pool attribute, e.g. default`,
 			`pools[3].name: "bad name" must not contain spaces, commas, colons or semicolons (Mesos attribute syntax)`,
 			`pools[3].headroom.cpus: a list is not allowed here: expected a number, e.g. 0.8`,
+			`pools[3].spot_interruption.down_before: 3m0s is more than the 2m0s of notice EC2 gives, e.g. 60s`,
 			`unknown_top: unknown field; allowed: reconcile_interval, drain_mode, pools`,
 		}},
 	} {

@@ -76,6 +76,10 @@ func (p *PoolPolicy) validate(errs *Errors, at string) {
 	p.Health.validate(errs, at+".health")
 	p.Backoff.validate(errs, at+".backoff")
 	atLeast(errs, at+".boot_timeout", p.BootTimeout, time.Second)
+	atLeast(errs, at+".spot_interruption.down_before", p.SpotInterruption.DownBefore, 0)
+	if d := p.SpotInterruption.DownBefore; !d.bad && d.D > spotNotice {
+		errs.Addf(at+".spot_interruption.down_before", "%s is more than the %s of notice EC2 gives, e.g. 60s", p.SpotInterruption.DownBefore.D, spotNotice)
+	}
 }
 
 func (h Headroom) validate(errs *Errors, at string) {

@@ -43,6 +43,9 @@ type ScaleUpSummary struct {
 	PlacedOnFreeSpace int `json:"placed_on_free_space"`
 	PlacedOnNewAgents int `json:"placed_on_new_agents"`
 	Unplaced          int `json:"unplaced"`
+	// Reclaimed is how many tasks of agents the cloud reclaims count as demand: they must find room
+	// elsewhere before the instance goes.
+	Reclaimed int `json:"reclaimed,omitempty"`
 	// NewAgents is how many agents this plan adds over all groups, ByReason why.
 	NewAgents int            `json:"new_agents"`
 	ByReason  map[Reason]int `json:"by_reason,omitempty"`
@@ -148,7 +151,9 @@ func PlanPool(snap PoolSnapshot, pol PoolPolicy, state PoolState, now time.Time)
 	p.findMissing()
 	p.healthGate()
 	p.classifyWaiting()
+	p.hurryReclaimedDrains()
 	p.progressDrains()
+	p.drainReclaimed()
 	p.scaleUp()
 	p.scaleDown()
 	return p.finish()

@@ -3,6 +3,7 @@ package policy
 import (
 	"maps"
 	"slices"
+	"time"
 )
 
 // adoptDrainMarks takes over the drains that instance tags show but the state does not know (after a
@@ -91,14 +92,18 @@ func (p *planner) drainStep(d Drain, ai int, gv *groupView) (DrainAction, Reason
 	if ai >= 0 {
 		v = &p.agents[ai]
 	}
+	// A drain whose instance the cloud reclaims is never given back: the instance goes anyway.
+	reclaim := !d.ReclaimAt.IsZero()
 	action, reason := DrainWait, DrainWaiting
 	switch {
 	case v == nil || v.a.Maintenance == MaintenanceDown:
 		action, reason = DrainTerminate, DrainAgentGone
-	case p.protection(v) != "":
+	case p.protection(v) != "" && !reclaim:
 		return DrainAbort, DrainAbortProtected
 	case len(v.a.Tasks) == 0 || v.a.Drain == DrainStateDrained:
 		action, reason = DrainTerminate, DrainComplete
+	case reclaim && !p.now.Before(d.Deadline):
+		action, reason = DrainTerminate, DrainReclaimDeadline
 	case !p.now.Before(d.Deadline) && p.pol.ScaleDown.AtDeadline == AtDeadlineAbort:
 		return DrainAbort, DrainDeadlineAbort
 	case !p.now.Before(d.Deadline):
@@ -106,6 +111,9 @@ func (p *planner) drainStep(d Drain, ai int, gv *groupView) (DrainAction, Reason
 	}
 	switch {
 	case action != DrainTerminate:
+	case reclaim:
+		// Interruptions come in waves that make agents go missing and close the health gate, just
+		// when acting matters; at the group's min size the instance is replaced.
 	case p.plan.Frozen != ReasonNone:
 		return DrainWait, p.plan.Frozen
 	case reason != DrainAgentGone && !p.canDecrement(gv):
@@ -134,13 +142,13 @@ func (p *planner) abortDrain(id string, ai int) {
 
 // abortDrainsForDemand aborts the drains still waiting for tasks to leave, because waiting instances
 // need more room than the available agents have: taking an agent back is faster and cheaper than
-// launching one. It returns the agents given back.
+// launching one. It returns the agents given back. An agent the cloud reclaims is not given back.
 func (p *planner) abortDrainsForDemand() []int {
 	var back []int
 	for i := range p.plan.Drains {
 		dd := &p.plan.Drains[i]
 		ai := p.drainAgent(dd.Drain)
-		if dd.Action != DrainWait || ai < 0 || dd.Reason != DrainWaiting {
+		if dd.Action != DrainWait || ai < 0 || dd.Reason != DrainWaiting || !p.next.Drains[dd.Drain.InstanceID].ReclaimAt.IsZero() {
 			continue
 		}
 		dd.Action, dd.Reason = DrainAbort, DrainAbortDemand
@@ -157,21 +165,89 @@ func (p *planner) startDrain(v *agentView, reason Reason) {
 		AgentID: v.a.ID, Hostname: v.a.Hostname, IP: v.a.IP, InstanceID: v.inst.ID, Group: gv.g.Name,
 		Started: p.now, Deadline: p.now.Add(p.pol.ScaleDown.DrainDeadline.D),
 	}
+	if reason == SpotInterruption {
+		p.reclaimDeadline(&d, v.inst.ReclaimAt)
+	} else {
+		p.next.LastScaleDown = p.now
+	}
 	p.next.Drains[d.InstanceID] = d
-	p.next.LastScaleDown = p.now
 	gv.draining++
 	v.drain, v.available, v.reason = d.InstanceID, false, reason
 	p.fullness = nil
 	p.plan.Drains = append(p.plan.Drains, DrainDecision{Action: DrainStart, Reason: reason, Drain: d})
 }
 
-// drainsInProgress counts the drains that still hold an agent out of the pool, for the budget.
+// drainsInProgress counts the drains that still hold an agent out of the pool, for the budget. The
+// drains of reclaimed instances are not Marmot's choice and take none of it.
 func (p *planner) drainsInProgress() int {
 	n := 0
 	for _, d := range p.next.Drains {
-		if !d.Terminating {
+		if !d.Terminating && d.ReclaimAt.IsZero() {
 			n++
 		}
 	}
 	return n
+}
+
+// hurryReclaimedDrains gives the drains in progress whose instance the cloud reclaims (a scale-down
+// drain that a spot interruption overtook, or one adopted from its mark after a restart) the
+// reclaim's deadline.
+func (p *planner) hurryReclaimedDrains() {
+	if !p.pol.SpotInterruption.Enabled {
+		return
+	}
+	for id, d := range p.next.Drains {
+		if in, _ := p.instance(id); in != nil && !in.ReclaimAt.IsZero() && d.ReclaimAt.IsZero() {
+			p.reclaimDeadline(&d, in.ReclaimAt)
+			p.next.Drains[id] = d
+		}
+	}
+}
+
+// reclaimDeadline marks d as reclaimed at at, with a deadline spot_interruption.down_before earlier
+// unless it had an earlier one.
+func (p *planner) reclaimDeadline(d *Drain, at time.Time) {
+	d.ReclaimAt = at
+	if dl := at.Add(-p.pol.SpotInterruption.DownBefore.D); d.Deadline.IsZero() || dl.Before(d.Deadline) {
+		d.Deadline = dl
+	}
+}
+
+// drainReclaimed drains, at once and outside every scale-down rule, each agent whose instance the cloud
+// reclaims: the instance goes anyway. The tasks of those agents count as demand, and their
+// allocation no longer as used (see reclaimedAgent), so that scale-up finds them room now, on new
+// agents if need be, while the instance still runs, rather than after Mesos reports them lost.
+func (p *planner) drainReclaimed() {
+	if !p.pol.SpotInterruption.Enabled {
+		return
+	}
+	for i := range p.agents {
+		v := &p.agents[i]
+		if v.inst == nil || v.inst.ReclaimAt.IsZero() || !v.inst.Lifecycle.live() {
+			continue
+		}
+		if v.drain == "" {
+			if !v.available {
+				continue // disconnected, or in someone else's maintenance: nothing Marmot can drain
+			}
+			p.startDrain(v, SpotInterruption)
+		}
+		if !p.reclaimedAgent(v) {
+			continue
+		}
+		for _, t := range v.a.Tasks {
+			p.demand = append(p.demand, demandItem{app: t.AppID, need: t.Resources, count: 1, reason: ScaleUpReclaim})
+			p.plan.ScaleUp.Reclaimed++
+		}
+	}
+}
+
+// reclaimedAgent tells whether the agent drains because the cloud reclaims its instance and its tasks
+// have not been killed yet: they are demand, not capacity in use.
+func (p *planner) reclaimedAgent(v *agentView) bool {
+	if v.drain == "" {
+		return false
+	}
+	d := p.next.Drains[v.drain]
+	return !d.ReclaimAt.IsZero() && !d.Terminating
 }

@@ -40,6 +40,7 @@ const (
 	GroupBackoff         // the group is backing off after a failed launch
 	GroupUnknownShape    // the group's instance shape is unknown and none of its agents shows it
 	NoShapeFits          // some waiting instances fit no group's instance shape
+	ScaleUpReclaim       // the tasks of agents the cloud reclaims do not fit the free space of the pool
 
 	WaitingCapacityShort     // counted: offers were declined for lack of cpus, mem, disk, gpus or ports
 	WaitingConstraint        // not counted: only placement constraints declined offers
@@ -73,6 +74,7 @@ const (
 	KeptCapacityNeeded        // without it the pool would exceed target_utilization or lose its headroom
 	KeptReceivesTasks         // the tasks of an agent drained in this plan would move onto it
 	KeptTasksDoNotFit         // its tasks do not fit the free space of the other agents
+	SpotInterruption          // drained at once: the cloud reclaims its instance (a spot interruption notice)
 
 	DrainWaiting           // the tasks have not all left yet
 	DrainComplete          // no task is left: terminate the instance
@@ -84,6 +86,7 @@ const (
 	DrainAbortGroupMinSize // the group's min size rose: AWS would refuse to terminate
 	DrainTerminating       // termination was requested; waiting for the instance to go
 	DrainFinished          // the instance is gone: the drain is forgotten
+	DrainReclaimDeadline   // the cloud reclaims the instance within spot_interruption.down_before: terminate it now
 
 	InstanceBooting   // launched, not yet in Mesos, within boot_timeout
 	InstanceNotJoined // no agent after boot_timeout: terminate it and back off the group
@@ -110,6 +113,7 @@ var reasonInfo = [reasonCount]struct {
 	GroupBackoff:              {"group_backoff", KindScaleUp},
 	GroupUnknownShape:         {"group_unknown_shape", KindScaleUp},
 	NoShapeFits:               {"no_shape_fits", KindScaleUp},
+	ScaleUpReclaim:            {"scale_up_spot_interruption", KindScaleUp},
 	WaitingCapacityShort:      {"waiting_capacity_short", KindWaiting},
 	WaitingConstraint:         {"waiting_constraint", KindWaiting},
 	WaitingRole:               {"waiting_role", KindWaiting},
@@ -141,6 +145,7 @@ var reasonInfo = [reasonCount]struct {
 	KeptCapacityNeeded:        {"kept_capacity_needed", KindAgent},
 	KeptReceivesTasks:         {"kept_receives_tasks", KindAgent},
 	KeptTasksDoNotFit:         {"kept_tasks_do_not_fit", KindAgent},
+	SpotInterruption:          {"spot_interruption", KindAgent},
 	DrainWaiting:              {"drain_waiting", KindDrain},
 	DrainComplete:             {"drain_complete", KindDrain},
 	DrainAgentGone:            {"drain_agent_gone", KindDrain},
@@ -151,6 +156,7 @@ var reasonInfo = [reasonCount]struct {
 	DrainAbortGroupMinSize:    {"drain_abort_group_min_size", KindDrain},
 	DrainTerminating:          {"drain_terminating", KindDrain},
 	DrainFinished:             {"drain_finished", KindDrain},
+	DrainReclaimDeadline:      {"drain_reclaim_deadline", KindDrain},
 	InstanceBooting:           {"instance_booting", KindInstance},
 	InstanceNotJoined:         {"instance_not_joined", KindInstance},
 }

@@ -42,6 +42,9 @@ func (p *planner) scaleDown() {
 // also keeps the agent's unneeded timer.
 func (p *planner) agentReason(v *agentView) Reason {
 	if v.drain != "" {
+		if !p.next.Drains[v.drain].ReclaimAt.IsZero() {
+			return SpotInterruption
+		}
 		return AgentDraining
 	}
 	unneeded := v.empty() || v.util < p.pol.ScaleDown.UtilizationBelow
@@ -90,7 +93,7 @@ func (p *planner) scaleDownGate() Reason {
 		return p.plan.Frozen
 	case !sd.Enabled:
 		return KeptScaleDownDisabled
-	case p.plan.ScaleUp.Counted > 0:
+	case p.plan.ScaleUp.Counted > 0 || p.plan.ScaleUp.Reclaimed > 0:
 		return KeptPendingDemand
 	case p.scalingUp:
 		return KeptScalingUp

@@ -47,7 +47,7 @@ func (p *planner) newCapacity() *capacity {
 		v := &p.agents[i]
 		// Tasks on agents out of reach for another reason (disconnected, an operator's maintenance)
 		// are left out: if they are lost, Marathon queues them again and they count as waiting.
-		if v.available || v.drain != "" {
+		if (v.available || v.drain != "") && !p.reclaimedAgent(v) {
 			c.used = c.used.Add(v.a.Allocated)
 		}
 		if v.drain == "" {
@@ -162,7 +162,7 @@ func (p *planner) openAgentsFor(left []demandItem) {
 				p.limit(limit)
 				break
 			}
-			p.addAgent(gi, ScaleUpPendingDemand)
+			p.addAgent(gi, it.reason)
 		}
 	}
 }

@@ -44,6 +44,9 @@ type Drain struct {
 	Deadline   time.Time `json:"deadline,omitzero"`
 	// Terminating is set once the plan asked for the instance to be terminated.
 	Terminating bool `json:"terminating,omitempty"`
+	// ReclaimAt is when the cloud reclaims the instance, for a drain that a spot interruption notice
+	// started or hurried; its Deadline is then spot_interruption.down_before earlier, at the latest.
+	ReclaimAt time.Time `json:"reclaim_at,omitzero"`
 }
 
 // LaunchFailed records a failed launch of a group at the given time and backs the group off:

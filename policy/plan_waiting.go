@@ -8,9 +8,10 @@ import (
 
 // demandItem is a run of identical waiting instances of one app that count as demand.
 type demandItem struct {
-	app   string
-	need  Resources
-	count int
+	app    string
+	need   Resources
+	count  int
+	reason Reason // why it needs room: ScaleUpPendingDemand, or ScaleUpReclaim
 }
 
 // classifyWaiting decides, entry by entry, whether Marathon's waiting instances justify capacity.
@@ -41,7 +42,7 @@ func (p *planner) classifyWaiting() {
 		}
 		p.plan.Waiting = append(p.plan.Waiting, WaitingDecision{AppID: e.AppID, Count: e.Count, Reason: r})
 		if r == WaitingCapacityShort {
-			p.demand = append(p.demand, demandItem{app: e.AppID, need: e.Resources, count: e.Count})
+			p.demand = append(p.demand, demandItem{app: e.AppID, need: e.Resources, count: e.Count, reason: ScaleUpPendingDemand})
 			p.plan.ScaleUp.Counted += e.Count
 		}
 	}

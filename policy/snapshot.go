@@ -192,6 +192,9 @@ type Instance struct {
 	// DrainMark is the drain progress the actuator wrote in the instance's tags, so that a restarted
 	// autoscaler resumes the drain; zero when the instance is not being drained by Marmot.
 	DrainMark DrainMark `json:"drain_mark,omitzero"`
+	// ReclaimAt is when the cloud takes the instance back, from a spot interruption notice; zero
+	// when no notice came.
+	ReclaimAt time.Time `json:"reclaim_at,omitzero"`
 }
 
 // Lifecycle is an Auto Scaling instance lifecycle state.

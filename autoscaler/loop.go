@@ -21,6 +21,9 @@ type Config struct {
 	Marathon Marathon
 	// Cloud is wrapped with cloud.Instrument, so that every call is timed and counted.
 	Cloud cloud.Provider
+	// Notices is the queue of the cloud's notices about instances (spot interruptions); nil means
+	// none, and instances the cloud reclaims are noticed only once they are gone.
+	Notices cloud.NoticeQueue
 	// Registry receives the loop's metrics (marmot_autoscaler_*); no global registry is used.
 	Registry prometheus.Registerer
 	// Log gets JSON-friendly structured logs; nil means none.
@@ -45,6 +48,7 @@ type Loop struct {
 	mesos    Mesos
 	marathon Marathon
 	cloud    cloud.Provider
+	notices  cloud.NoticeQueue
 	log      *zap.Logger
 	now      func() time.Time
 	dryRun   bool
@@ -62,6 +66,9 @@ type Loop struct {
 	states  map[string]policy.PoolState // by pool: what the planner remembers
 	version string                      // the master's version, for drain_mode auto
 	recent  map[string][]Action         // by pool: the latest actions, for /status
+
+	noticeMu sync.Mutex          // guards reclaims
+	reclaims map[string]*Reclaim // spot interruption notices held, by instance id
 
 	ready     atomic.Bool
 	statusMu  sync.Mutex
@@ -107,7 +114,7 @@ func New(cfg Config) (*Loop, error) {
 		return nil, err
 	}
 	l := &Loop{
-		mesos: cfg.Mesos, marathon: cfg.Marathon, log: cfg.Log, now: cfg.Now, dryRun: cfg.DryRun,
+		mesos: cfg.Mesos, marathon: cfg.Marathon, notices: cfg.Notices, log: cfg.Log, now: cfg.Now, dryRun: cfg.DryRun,
 		minGap: cfg.MinGap, metrics: m, pol: cfg.Policy,
 		trigger: make(chan struct{}, 1), policyChanged: make(chan struct{}, 1),
 	}
@@ -127,6 +134,9 @@ func (l *Loop) reset() {
 	l.states = map[string]policy.PoolState{}
 	l.recent = map[string][]Action{}
 	l.version = ""
+	l.noticeMu.Lock()
+	l.reclaims = map[string]*Reclaim{} // the queue delivers the undeleted ones again
+	l.noticeMu.Unlock()
 	l.ready.Store(false)
 	l.metrics.ready.Set(0)
 }
@@ -170,6 +180,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	defer cancel()
 	wg.Go(func() { l.follow(ctx, "mesos", l.mesos.Watch) })
 	wg.Go(func() { l.follow(ctx, "marathon", l.marathon.Watch) })
+	if l.notices != nil {
+		wg.Go(func() { l.readNotices(ctx) })
+	}
 
 	trigger, again, failures := TriggerStart, 0, 0
 	nextFull := time.Now()

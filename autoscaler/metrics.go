@@ -42,6 +42,8 @@ type metrics struct {
 	cloudErrors       *prometheus.CounterVec   // call, reason
 	policyReloads     *prometheus.CounterVec   // result
 	policyOK          prometheus.Gauge
+	notices           *prometheus.CounterVec // kind
+	reclaimsPending   prometheus.Gauge
 }
 
 // Agent states, the state label of marmot_autoscaler_agents.
@@ -68,8 +70,8 @@ var resources = []struct {
 
 // The reasons of the counters whose reasons are a subset of a kind.
 var (
-	scaleDownReasons  = []policy.Reason{policy.DrainComplete, policy.DrainAgentGone, policy.DrainDeadlineTerminate, policy.InstanceNotJoined}
-	drainStartReasons = []policy.Reason{policy.ScaleDownEmpty, policy.ScaleDownUnneeded}
+	scaleDownReasons  = []policy.Reason{policy.DrainComplete, policy.DrainAgentGone, policy.DrainDeadlineTerminate, policy.DrainReclaimDeadline, policy.InstanceNotJoined}
+	drainStartReasons = []policy.Reason{policy.ScaleDownEmpty, policy.ScaleDownUnneeded, policy.SpotInterruption}
 	drainAbortReasons = []policy.Reason{policy.DrainDeadlineAbort, policy.DrainAbortProtected, policy.DrainAbortDemand, policy.DrainAbortGroupMinSize}
 	frozenReasons     = []policy.Reason{policy.FrozenStaleData, policy.FrozenMissingAgents}
 )
@@ -112,19 +114,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		reconciles: counter("reconciles_total", "Reconciles by trigger and result (ok, error: a source failed and older data was used, not_planned).", "trigger", "result"),
 		reconcileDuration: histogram("reconcile_duration_seconds", "Duration of one reconcile: observe, plan, re-check and act, for every pool.",
 			[]float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}, "trigger"),
-		lastSuccess:   single("last_successful_reconcile_timestamp_seconds", "When the last reconcile with every source fresh ended (Unix time)."),
-		ready:         single("ready", "1 once the first full snapshot was read."),
-		sourceErrors:  counter("source_errors_total", "Failed reads of a source.", "source"),
-		cloudDuration: histogram("cloud_call_duration_seconds", "Duration of cloud calls, retries included.", prometheus.DefBuckets, "call"),
-		cloudErrors:   counter("cloud_call_errors_total", "Failed cloud calls, by kind of failure.", "call", "reason"),
-		policyReloads: counter("policy_reloads_total", "Policy reloads (SIGHUP) by result; on error the last good policy stays in force.", "result"),
-		policyOK:      single("policy_last_reload_ok", "1 when the last policy reload succeeded (or none was tried)."),
+		lastSuccess:     single("last_successful_reconcile_timestamp_seconds", "When the last reconcile with every source fresh ended (Unix time)."),
+		ready:           single("ready", "1 once the first full snapshot was read."),
+		sourceErrors:    counter("source_errors_total", "Failed reads of a source.", "source"),
+		cloudDuration:   histogram("cloud_call_duration_seconds", "Duration of cloud calls, retries included.", prometheus.DefBuckets, "call"),
+		cloudErrors:     counter("cloud_call_errors_total", "Failed cloud calls, by kind of failure.", "call", "reason"),
+		policyReloads:   counter("policy_reloads_total", "Policy reloads (SIGHUP) by result; on error the last good policy stays in force.", "result"),
+		policyOK:        single("policy_last_reload_ok", "1 when the last policy reload succeeded (or none was tried)."),
+		notices:         counter("notices_total", "Notices read from the notice queue, by kind (each event once, however often the queue delivers it).", "kind"),
+		reclaimsPending: single("reclaims_pending", "Instances the cloud has announced it reclaims (spot interruption notices) whose drain is not past its termination yet."),
 	}
 	for _, c := range []prometheus.Collector{
 		m.agents, m.agentsByReason, m.groupDesired, m.groupMin, m.groupMax, m.groupBackoff, m.capacity, m.allocated,
 		m.utilization, m.waiting, m.frozen, m.drainsInProgress, m.scaleUps, m.scaleDowns, m.drainsStarted, m.drainsAborted,
 		m.drainDuration, m.actions, m.reconciles, m.reconcileDuration, m.lastSuccess, m.ready, m.sourceErrors,
-		m.cloudDuration, m.cloudErrors, m.policyReloads, m.policyOK,
+		m.cloudDuration, m.cloudErrors, m.policyReloads, m.policyOK, m.notices, m.reclaimsPending,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -136,8 +140,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 		m.reconcileDuration.WithLabelValues(string(t))
 	}
-	for _, s := range []string{"mesos", "marathon queue", "marathon apps"} {
+	for _, s := range []string{"mesos", "marathon queue", "marathon apps", "notices"} {
 		m.sourceErrors.WithLabelValues(s)
+	}
+	for _, k := range cloud.NoticeKinds() {
+		m.notices.WithLabelValues(string(k))
 	}
 	for _, c := range cloud.Calls() {
 		m.cloudDuration.WithLabelValues(c)

@@ -358,6 +358,7 @@ func (l *Loop) policyGroup(g cloud.Group, now time.Time) policy.Group {
 		if mark, ok := drainMarkOf(in.Tags, now); ok {
 			pi.DrainMark = mark
 		}
+		pi.ReclaimAt = l.reclaimAt(in.ID)
 		pg.Instances = append(pg.Instances, pi)
 	}
 	return pg

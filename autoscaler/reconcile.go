@@ -84,6 +84,7 @@ func (l *Loop) Reconcile(ctx context.Context, trigger Trigger) Report {
 			rep.Productive = rep.Productive || a.changed()
 		}
 	}
+	l.settleNotices(ctx, obs)
 	return rep
 }
 

@@ -22,6 +22,9 @@ type Status struct {
 	LastReconcile *Report      `json:"last_reconcile,omitempty"`
 	LastPlanned   time.Time    `json:"last_planned,omitzero"`
 	Pools         []PoolStatus `json:"pools"`
+	// Reclaims are the spot interruption notices held: instances the cloud takes back, whose drains
+	// the pools' plans show.
+	Reclaims []Reclaim `json:"reclaims"`
 }
 
 // PoolStatus is one pool in /status.
@@ -104,6 +107,7 @@ func (l *Loop) Status() Status {
 	s := l.status
 	s.Ready = l.ready.Load()
 	s.Policy, s.PolicyError = pol, l.reloadErr
+	s.Reclaims = l.heldReclaims()
 	return s
 }
 

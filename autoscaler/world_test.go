@@ -49,11 +49,15 @@ type world struct {
 	loop     *Loop
 	pol      *policy.AutoscalerPolicy
 	dryRun   bool
+	notices  *cloudtest.NoticeQueue // nil unless withNotices
 }
 
 type worldOption func(*world, *cloud.Group)
 
 func withDryRun(w *world, _ *cloud.Group) { w.dryRun = true }
+
+// withNotices gives the loop a notice queue.
+func withNotices(w *world, _ *cloud.Group) { w.notices = cloudtest.NewNoticeQueue(w.clock.Now) }
 
 func withGroupMin(n int) worldOption { return func(_ *world, g *cloud.Group) { g.Min = n } }
 
@@ -97,10 +101,14 @@ func (w *world) restart() {
 	provider := cloud.Instrument(w.cloud, func(call string, _ time.Duration, err error) {
 		w.log.add("cloud.%s", call)
 	})
-	l, err := New(Config{
+	cfg := Config{
 		Policy: w.pol, Mesos: w.mesos, Marathon: w.marathon, Cloud: provider, Registry: w.reg,
 		Now: w.clock.Now, DryRun: w.dryRun,
-	})
+	}
+	if w.notices != nil {
+		cfg.Notices = w.notices
+	}
+	l, err := New(cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}

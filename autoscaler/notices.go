@@ -1,0 +1,195 @@
+package autoscaler
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/marmot-project/marmot/cloud"
+	"github.com/marmot-project/marmot/policy"
+)
+
+// How the notice queue is read.
+const (
+	// noticeWait is the long poll of one receive: SQS's longest, so an idle queue costs three
+	// requests a minute.
+	noticeWait = 20 * time.Second
+	// noticeVisible is how long a received notice stays hidden. A spot interruption notice is kept in
+	// the queue until its drain is past the point of no return (see settleNotices), so it comes back
+	// this often; a leader that dies with it undeleted hands it to the next one within this time,
+	// well inside the two minutes of notice.
+	noticeVisible = 15 * time.Second
+	// reclaimForget is how long after its Reclaim time a notice is dropped whatever became of its
+	// instance: EC2 has taken it back by then.
+	reclaimForget = 10 * time.Minute
+)
+
+// Reclaim is a spot interruption notice the loop holds: the instance, when the cloud takes it back,
+// and the latest delivery of each of its messages (their receipts delete them).
+type Reclaim struct {
+	InstanceID string    `json:"instance_id"`
+	At         time.Time `json:"reclaim_at"`
+	// Seen is when the first notice arrived (the loop's clock).
+	Seen       time.Time               `json:"seen"`
+	deliveries map[string]cloud.Notice // by event id
+}
+
+// readNotices receives notices until ctx ends. Errors are counted and retried with a backoff: the
+// loop goes on without notices meanwhile, as it would without a queue.
+func (l *Loop) readNotices(ctx context.Context) {
+	failures := 0
+	for ctx.Err() == nil {
+		notices, err := l.notices.Receive(ctx, noticeWait, noticeVisible)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			l.metrics.sourceErrors.WithLabelValues("notices").Inc()
+			l.log.Warn("cannot read the notice queue", zap.Int("failures", failures), zap.Error(err))
+			if !sleepCtx(ctx, retryDelay(failures)) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		l.takeNotices(ctx, notices)
+	}
+}
+
+// takeNotices records the spot interruption notices and deletes the rest once logged: they ask
+// for nothing that must survive a restart. A state change pokes the loop, which then sees the
+// instance go sooner than the periodic reconcile would.
+func (l *Loop) takeNotices(ctx context.Context, notices []cloud.Notice) {
+	var done []cloud.Notice
+	poke := false
+	now := l.now()
+	l.noticeMu.Lock()
+	for _, n := range notices {
+		first := n.Received <= 1
+		if first {
+			l.metrics.notices.WithLabelValues(string(n.Kind)).Inc()
+		}
+		log := l.log.With(zap.String("kind", string(n.Kind)), zap.String("instance", n.InstanceID), zap.String("event", n.ID))
+		switch n.Kind {
+		case cloud.NoticeSpotInterruption:
+			r, held := l.reclaims[n.InstanceID]
+			if !held {
+				r = &Reclaim{InstanceID: n.InstanceID, At: n.Deadline, Seen: now, deliveries: map[string]cloud.Notice{}}
+				l.reclaims[n.InstanceID] = r
+				log.Info("spot interruption notice: draining the agent", zap.Time("reclaim_at", n.Deadline), zap.String("action", n.Action))
+				poke = true
+			}
+			if n.Deadline.Before(r.At) {
+				r.At = n.Deadline
+			}
+			r.deliveries[n.ID] = n
+		case cloud.NoticeUnreadable:
+			log.Warn("unreadable message in the notice queue: deleted", zap.String("problem", n.Problem))
+			done = append(done, n)
+		case cloud.NoticeStateChange:
+			log.Debug("instance state change", zap.String("state", string(n.State)))
+			poke = true
+			done = append(done, n)
+		case cloud.NoticeRebalance:
+			// EC2 only says the risk rose; Karpenter too merely reports it. Draining on it would
+			// churn agents that may run for hours yet.
+			log.Info("rebalance recommendation: noted, nothing done")
+			done = append(done, n)
+		default:
+			log.Debug("notice of no interest: deleted", zap.String("event_type", n.Problem))
+			done = append(done, n)
+		}
+	}
+	l.metrics.reclaimsPending.Set(float64(len(l.reclaims)))
+	l.noticeMu.Unlock()
+	l.deleteNotices(ctx, done)
+	if poke {
+		l.Poke()
+	}
+}
+
+// deleteNotices deletes notices from the queue, except in a dry run: a dry-run autoscaler acts on
+// nothing, so it leaves every notice to whoever does (it should have a queue of its own).
+func (l *Loop) deleteNotices(ctx context.Context, notices []cloud.Notice) {
+	if len(notices) == 0 || l.dryRun {
+		return
+	}
+	if err := l.notices.Delete(ctx, notices); err != nil && ctx.Err() == nil {
+		// They come back after their visibility timeout and are handled again: harmless.
+		l.log.Warn("cannot delete notices from the queue", zap.Int("notices", len(notices)), zap.Error(err))
+	}
+}
+
+// reclaimAt returns when the cloud reclaims an instance, zero when no notice says so.
+func (l *Loop) reclaimAt(instanceID string) time.Time {
+	l.noticeMu.Lock()
+	defer l.noticeMu.Unlock()
+	if r, ok := l.reclaims[instanceID]; ok {
+		return r.At
+	}
+	return time.Time{}
+}
+
+// settleNotices deletes the spot interruption notices that no restart needs any more: their
+// instance is terminating or gone (or was never one of the pools' groups), or its Reclaim is long
+// past. A notice of an instance still draining stays in the queue, so that a new leader hears of
+// it again and keeps the Reclaim's deadline rather than the drain's own, much later one.
+func (l *Loop) settleNotices(ctx context.Context, obs *observation) {
+	if l.notices == nil {
+		return
+	}
+	live := map[string]bool{}
+	for _, pv := range obs.pools {
+		for _, g := range pv.groups {
+			for _, in := range g.Instances {
+				live[in.ID] = !in.Lifecycle.Leaving() && in.Tags[TagDrain] != string(policy.DrainPhaseTerminating)
+			}
+		}
+	}
+	now := l.now()
+	var done []cloud.Notice
+	l.noticeMu.Lock()
+	for _, id := range slices.Sorted(maps.Keys(l.reclaims)) {
+		r := l.reclaims[id]
+		if live[id] && now.Before(r.At.Add(reclaimForget)) {
+			continue
+		}
+		for _, n := range r.deliveries {
+			done = append(done, n)
+		}
+		delete(l.reclaims, id)
+	}
+	l.metrics.reclaimsPending.Set(float64(len(l.reclaims)))
+	l.noticeMu.Unlock()
+	sort.Slice(done, func(i, j int) bool { return done[i].ID < done[j].ID })
+	l.deleteNotices(ctx, done)
+}
+
+// heldReclaims returns the notices held, for /status, by instance.
+func (l *Loop) heldReclaims() []Reclaim {
+	l.noticeMu.Lock()
+	defer l.noticeMu.Unlock()
+	out := make([]Reclaim, 0, len(l.reclaims))
+	for _, r := range l.reclaims {
+		out = append(out, Reclaim{InstanceID: r.InstanceID, At: r.At, Seen: r.Seen})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].InstanceID < out[j].InstanceID })
+	return out
+}
+
+// sleepCtx waits d unless ctx ends first; it reports whether the whole wait passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

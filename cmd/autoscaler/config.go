@@ -10,6 +10,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"go.uber.org/zap/zapcore"
 
+	awscloud "github.com/marmot-project/marmot/cloud/aws"
 	"github.com/marmot-project/marmot/election"
 	marmotd "github.com/marmot-project/marmot/internal/daemon"
 	"github.com/marmot-project/marmot/mesos"
@@ -41,6 +42,8 @@ Examples:
   autoscaler --mesos-url http://m1:5050,http://m2:5050 --marathon-url http://marathon.mesos:8080 \
     --policy /etc/marmot/autoscaler.yaml
   autoscaler ... --dry-run --once          plan once, print the plan as JSON, change nothing
+  autoscaler ... --notice-queue https://sqs.us-east-1.amazonaws.com/123456789012/marmot-notices
+                                           drain spot agents on their interruption warning
 
   # against the simulator (simulate serve --scenario small):
   AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x \
@@ -70,6 +73,8 @@ type config struct {
 
 	policy *policy.AutoscalerPolicy
 	aws    aws.Config
+	// noticeQueue is the SQS queue of EC2's instance notices, "" for none.
+	noticeQueue string
 }
 
 // parseConfig reads the flags and the environment and checks them all, returning every problem at
@@ -86,6 +91,7 @@ func parseConfig(ctx context.Context, args []string, stderr io.Writer) (*config,
 	fs.Var(&marathonURLs, "marathon-url", "Marathon `URLs`, comma-separated or repeated (any instance: standbys proxy to the leader); required")
 	fs.StringVar(&c.policyFile, "policy", "", "autoscaler policy `FILE` (YAML, docs/autoscaler-policy.md); required")
 	fs.StringVar(&c.listen, "listen", ":9101", "`address` for /metrics, /status, /healthz and /readyz")
+	fs.StringVar(&c.noticeQueue, "notice-queue", "", "SQS queue `URL` fed with EC2 spot interruption warnings; their agents drain before the reclaim (docs/autoscaler.md#spot-interruptions)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "plan and report every action, change nothing in Mesos or AWS")
 	fs.BoolVar(&c.once, "once", false, "run one reconcile, print the plan and the actions as JSON on stdout, and exit")
 	fs.StringVar(&logLevel, "log-level", "info", "`level` of the JSON logs on stderr: debug, info, warn, error")
@@ -132,6 +138,11 @@ func parseConfig(ctx context.Context, args []string, stderr io.Writer) (*config,
 		add("AWS_REGION: required (or a region in the shared AWS config), e.g. us-east-1")
 	} else {
 		c.aws = cfg
+	}
+	if c.noticeQueue != "" {
+		if _, err := awscloud.NewNoticeQueueFromConfig(c.aws, c.noticeQueue, awscloud.WithQueueFlag("--notice-queue")); err != nil {
+			add("%v", err)
+		}
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -105,10 +106,21 @@ func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
 	if e.wrapCloud != nil {
 		provider = e.wrapCloud(provider)
 	}
-	d.loop, err = autoscaler.New(autoscaler.Config{
+	acfg := autoscaler.Config{
 		Policy: cfg.policy, Mesos: d.mesos, Marathon: marathonSource{mar},
 		Cloud: provider, Registry: d.reg, Log: log.Named("loop"), DryRun: cfg.dryRun,
-	})
+	}
+	if cfg.noticeQueue != "" && !cfg.once {
+		q, err := awscloud.NewNoticeQueueFromConfig(cfg.aws, cfg.noticeQueue, awscloud.WithQueueFlag("--notice-queue"))
+		if err != nil {
+			return nil, err
+		}
+		if err := checkQueue(q, log); err != nil {
+			return nil, err
+		}
+		acfg.Notices = q
+	}
+	d.loop, err = autoscaler.New(acfg)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +135,24 @@ func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
 		}
 	}
 	return d, nil
+}
+
+// checkQueue fails the start when the notice queue does not exist or the credentials may not use
+// it: a misconfigured queue would otherwise show only as a warning per receive while every spot
+// interruption goes unheard. SQS not answering is only logged: the loop retries it.
+func checkQueue(q *awscloud.NoticeQueue, log *zap.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	arn, err := q.Check(ctx)
+	switch {
+	case err == nil:
+		log.Info("reading the notice queue", zap.String("queue", q.URL()), zap.String("arn", arn))
+	case errors.Is(err, cloud.ErrThrottled), errors.Is(err, cloud.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		log.Warn("cannot check the notice queue now: reading it anyway", zap.Error(err))
+	default:
+		return err
+	}
+	return nil
 }
 
 // once runs one reconcile and prints its report.

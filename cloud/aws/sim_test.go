@@ -38,9 +38,18 @@ type sim struct {
 
 func newSim(t *testing.T) *sim {
 	t.Helper()
+	return newSimWith(t, nil)
+}
+
+// newSimWith serves the small scenario after edit (when not nil) has changed it.
+func newSimWith(t *testing.T, edit func(*simulate.Scenario)) *sim {
+	t.Helper()
 	sc, err := simulate.LoadScenario("small")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(sc)
 	}
 	sc.Defaults()
 	s := &sim{clock: simulate.NewVirtualClock(sc.StartTime())}

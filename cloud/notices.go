@@ -67,7 +67,8 @@ type Notice struct {
 	// Time is when the cloud emitted the event.
 	Time time.Time
 	// Deadline is when the instance is reclaimed, for a spot interruption: Time plus SpotNotice (the
-	// event does not carry the time; only instance metadata does). Zero for the other kinds.
+	// event does not carry the time; only instance metadata does), or Time itself when the action is
+	// "hibernate", which EC2 starts at once. Zero for the other kinds.
 	Deadline time.Time
 	// Action is what EC2 does at Deadline, for a spot interruption: "terminate", "stop" or
 	// "hibernate". Every one takes the agent away.

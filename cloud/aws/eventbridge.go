@@ -120,6 +120,9 @@ func eventNotice(m map[string]json.RawMessage) cloud.Notice {
 		// without one is still a warning to act on.
 		n.Action, _ = stringMember(detail, "instance-action")
 		n.Deadline = n.Time.Add(cloud.SpotNotice)
+		if n.Action == "hibernate" {
+			n.Deadline = n.Time // EC2 starts hibernating at once: the warning comes with no time to spare
+		}
 	case cloud.NoticeStateChange:
 		state, problem := stringMember(detail, "state")
 		if problem != "" {

@@ -84,6 +84,9 @@ func TestIAMPolicyAllowsEveryCall(t *testing.T) {
 		cloud.CallSetInstanceProtection: {"autoscaling:SetInstanceProtection"},
 		cloud.CallSetInstanceTags:       {"ec2:CreateTags"},
 		cloud.CallDeleteInstanceTags:    {"ec2:DeleteTags"},
+		// The notice queue (--notice-queue): Check, Receive, Delete (DeleteMessageBatch is allowed by
+		// sqs:DeleteMessage).
+		"notice queue": {"sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage"},
 	}
 	var doc struct {
 		Statement []struct {

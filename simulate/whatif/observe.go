@@ -99,6 +99,7 @@ type instanceState struct {
 	lifecycle simulate.LifecycleState
 	agentID   string
 	protected bool
+	reclaim   time.Time   // the spot interruption notice's reclaim time, zero without one
 	agent     *agentCache // the instance's agent when it had one at the last look
 	connected bool        // the agent's connection then
 }
@@ -251,7 +252,7 @@ func (o *observer) refreshGroup(v *simulate.View, gc *groupCache, g *simulate.Gr
 	for i, in := range insts {
 		st := &gc.states[i]
 		moved := st.agent != nil && (st.agent.stamp != o.stamp || st.agent.connected != st.connected)
-		if moved || in.Lifecycle != st.lifecycle || in.AgentID != st.agentID || in.Protected != st.protected {
+		if moved || in.Lifecycle != st.lifecycle || in.AgentID != st.agentID || in.Protected != st.protected || !in.InterruptionAt.Equal(st.reclaim) {
 			o.setInstance(v, gc, i, g.Pool)
 			changed = true
 		}
@@ -277,10 +278,11 @@ func sameInstances(a, b []*simulate.Instance) bool {
 // offers, and the agent it runs (looked up once, then followed through the agent cache).
 func (o *observer) setInstance(v *simulate.View, gc *groupCache, i int, pool string) {
 	in := gc.insts[i]
-	st := instanceState{lifecycle: in.Lifecycle, agentID: in.AgentID, protected: in.Protected}
+	st := instanceState{lifecycle: in.Lifecycle, agentID: in.AgentID, protected: in.Protected, reclaim: in.InterruptionAt}
+	// The replay hears of a spot interruption as the autoscaler would from its notice queue.
 	gc.pinst[i] = policy.Instance{
 		ID: in.ID, PrivateIP: in.PrivateIP, Lifecycle: policy.Lifecycle(in.Lifecycle), LaunchTime: in.LaunchTime,
-		ProtectedFromScaleIn: in.Protected,
+		ProtectedFromScaleIn: in.Protected, ReclaimAt: in.InterruptionAt,
 	}
 	ci := cost.Instance{ID: in.ID, Pool: pool, Type: in.Type, Spot: in.Spot, AZ: in.AZ, Since: in.LaunchTime}
 	if c := o.agents[in.AgentID]; in.AgentID != "" && c != nil && c.stamp == o.stamp {
@@ -297,6 +299,9 @@ func (gc *groupCache) rehash(seed maphash.Seed, name string) {
 	for i := range gc.pinst {
 		gc.hash = mixString(seed, gc.hash, gc.pinst[i].ID)
 		gc.hash = mixString(seed, gc.hash, string(gc.pinst[i].Lifecycle))
+		if r := gc.pinst[i].ReclaimAt; !r.IsZero() {
+			gc.hash = mixString(seed, gc.hash, r.String())
+		}
 	}
 }
 

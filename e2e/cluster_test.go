@@ -179,9 +179,11 @@ type cluster struct {
 }
 
 // startCluster serves the scenario on loopback with real task listeners and runs both daemons
-// against it. The model's clock starts an hour behind the wall clock: the hibernator stamps sleeps
-// with the wall clock and reads task start times from the model, and a model that ran ahead would
-// make tasks look as if they started in the future (never idle).
+// against it. The model's clock starts an hour behind the wall clock, for the autoscaler: its
+// min_agent_age compares an agent's registration time (the model's) with its own wall clock as they
+// are, and a model ahead would keep every agent registered "in the future" too young to drain, so the
+// pool would never shrink. The hibernator needs no such offset (it reads Marathon's times ahead of its
+// clock as the moment it first saw them; TestHibernatorClockBehindMarathon runs it with the model ahead).
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	autoscaler, hibernator := daemons(t)

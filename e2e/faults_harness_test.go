@@ -78,15 +78,27 @@ type simOptions struct {
 	agents int    // the group's desired capacity at the start
 	spot   bool   // the group launches spot instances
 	apps   string // the scenario's apps: YAML list items
+	// modelAhead starts the model's clock an hour ahead of the wall clock instead of an hour behind.
+	modelAhead bool
 }
 
 // startFaultSim serves the scenario. Its agents get a loopback network of their own (127.N.0.0/16):
 // other simulators on the machine (other tests, a demo) use 127.1.0.0/16, and a task of theirs on the
-// same host:port would answer for ours. The model's clock runs an hour behind the wall clock, as in
-// startCluster, so that task start times never look as if they were in the future to the hibernator.
+// same host:port would answer for ours.
+//
+// The model's clock runs speed times faster than the wall clock, from an hour behind it, or with
+// modelAhead from an hour ahead. The hibernator's tests run ahead: the hibernator must cope with
+// Marathon's times running ahead of its own clock (it reads them as the moment it first saw them). The
+// autoscaler's tests run behind, as in startCluster: its min_agent_age compares an agent's registration
+// time (the model's) with its own wall clock as they are, so an agent registered "in the future" stays
+// too young to drain until the wall clock catches up.
 func startFaultSim(t *testing.T, o simOptions) *faultSim {
 	t.Helper()
-	start := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	offset := -time.Hour
+	if o.modelAhead {
+		offset = time.Hour
+	}
+	start := time.Now().Add(offset).UTC().Truncate(time.Second)
 	network := fmt.Sprintf("127.%d.0.0/16", 2+rand.IntN(250))
 	sc, err := simulate.ParseScenario(fmt.Appendf(nil, faultScenario, start.Format(time.RFC3339), network, o.agents, o.spot, o.apps))
 	if err != nil {

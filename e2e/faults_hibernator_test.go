@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -113,7 +114,7 @@ func waitAsleepRouted(t *testing.T, base, app string) {
 func TestFaultMarathonUnreachableDuringWake(t *testing.T) {
 	daemonsOrSkip(t)
 	const app = "/web/docs"
-	f := startFaultSim(t, simOptions{agents: 2, apps: docsApp})
+	f := startFaultSim(t, simOptions{agents: 2, apps: docsApp, modelAhead: true})
 	f.sleepApp(app, 1)
 	_, base, activator := f.startHibernator(faultHibernatorPolicy)
 	waitAsleepRouted(t, base, app)
@@ -165,7 +166,7 @@ func TestFaultLoadBalancerStatsUnavailable(t *testing.T) {
 		http.Error(w, "stats unavailable", http.StatusServiceUnavailable)
 	}))
 	defer stats.Close()
-	f := startFaultSim(t, simOptions{agents: 2, apps: docsApp})
+	f := startFaultSim(t, simOptions{agents: 2, apps: docsApp, modelAhead: true})
 	_, base, _ := f.startHibernator(faultHibernatorPolicy, "--haproxy-stats-url", stats.URL+"/haproxy?stats;csv")
 
 	// The idle period is 1 minute (the policy's floor); watch for 20 s more.
@@ -205,7 +206,7 @@ func TestFaultLoadBalancerStatsUnavailable(t *testing.T) {
 func TestFaultHibernatorKilledAtEveryStep(t *testing.T) {
 	daemonsOrSkip(t)
 	const app, host = "/web/docs", "docs.example.com"
-	f := startFaultSim(t, simOptions{agents: 2, apps: docsApp})
+	f := startFaultSim(t, simOptions{agents: 2, apps: docsApp, modelAhead: true})
 	f.sleepApp(app, 2)
 	h, base, activator := f.startHibernator(faultHibernatorPolicy)
 	waitAsleepRouted(t, base, app)
@@ -275,4 +276,54 @@ func TestFaultHibernatorKilledAtEveryStep(t *testing.T) {
 			t.Errorf("%d PUTs, want the one wake", n)
 		}
 	})
+}
+
+// TestHibernatorClockBehindMarathon: the model's clock starts an hour ahead of the wall clock and runs
+// ten times faster, so every scaling and task start Marathon reports lies "in the future" for the
+// hibernator, further ahead each minute. The app nobody uses still sleeps after its idle period (1
+// minute), wakes on a request, stays awake for the idle period after it, and sleeps again; /metrics
+// shows the skew. Read as they are, those times would keep the app awake for ever.
+func TestHibernatorClockBehindMarathon(t *testing.T) {
+	daemonsOrSkip(t)
+	const app, host = "/web/docs", "docs.example.com"
+	f := startFaultSim(t, simOptions{agents: 2, apps: docsApp, modelAhead: true})
+	eventually(t, time.Minute, app+" running", func() error {
+		if running, _ := f.tasks(app); running != 1 {
+			return fmt.Errorf("%d tasks running", running)
+		}
+		return nil
+	})
+	_, base, activator := f.startHibernator(faultHibernatorPolicy)
+	asleep := func() error {
+		if n, asleep := f.appState(app); n != 0 || !asleep {
+			a, _ := hibernatorApp(base, app)
+			return fmt.Errorf("%d instances, asleep %v; /status: %s %s, idle since %s", n, asleep, a.State, a.Reason, a.IdleSince)
+		}
+		return nil
+	}
+	eventually(t, 2*time.Minute, app+" asleep after its idle period", asleep)
+
+	if a := request(activator, host, "/wake"); a.err != nil || a.status != http.StatusOK || a.app != app {
+		t.Fatalf("wake: %d %q (%v)", a.status, a.app, a.err)
+	}
+	woken := time.Now()
+	eventually(t, 2*time.Minute, app+" asleep again after its idle period", asleep)
+	if slept := time.Since(woken); slept < time.Minute {
+		t.Errorf("asleep again %s after the request: before its idle period of a minute was over", slept.Round(time.Millisecond))
+	}
+
+	metrics, err := get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	skew := regexp.MustCompile(`(?m)^marmot_hibernator_clock_skew_seconds\{source="marathon"\} ([0-9.e+]+)$`).FindSubmatch(metrics)
+	if skew == nil {
+		t.Fatal("/metrics has no marmot_hibernator_clock_skew_seconds{source=\"marathon\"}")
+	}
+	if v, err := strconv.ParseFloat(string(skew[1]), 64); err != nil || v < 3000 {
+		t.Errorf("clock skew %s s, want over 3000 (the model runs an hour and more ahead)", skew[1])
+	}
+	if !regexp.MustCompile(`(?m)^marmot_hibernator_future_timestamps_total\{kind="app_scaled"\} [1-9]`).Match(metrics) {
+		t.Error("/metrics counts no scaling ahead of the hibernator's clock")
+	}
 }

@@ -155,3 +155,36 @@ func TestPoolRatesWeighByCapacity(t *testing.T) {
 		t.Error("a pool with no priced agent has no rate")
 	}
 }
+
+// Each region's rates are solved from its m5 and r5 prices and price every m5 and r5 size of the region
+// exactly (4 GiB per vCPU and 8); us-east-1's are the base rates.
+func TestRegionRate(t *testing.T) {
+	if r, ok := RegionRate("us-east-1"); !ok || r != BaseRate {
+		t.Fatalf("us-east-1: %+v %v, want the base rates %+v", r, ok, BaseRate)
+	}
+	if r, ok := RegionRate("eu-west-1"); !ok || r != (Rate{CPUHour: 0.0365, GiBHour: 0.00425}) {
+		t.Fatalf("eu-west-1: %+v %v", r, ok)
+	}
+	for _, region := range Regions() {
+		r, ok := RegionRate(region)
+		if !ok {
+			t.Fatalf("%s: no rate", region)
+		}
+		p := NewPrices(region, nil)
+		for _, size := range []struct {
+			name string
+			cpus float64
+		}{{"large", 2}, {"xlarge", 4}, {"2xlarge", 8}, {"4xlarge", 16}} {
+			for fam, gibPerCPU := range map[string]float64{"m5": 4, "r5": 8} {
+				want, _ := p.OnDemand(fam + "." + size.name)
+				got := r.Of(Resources{CPUs: size.cpus, MemMiB: size.cpus * gibPerCPU * 1024})
+				if math.Abs(got-want) > 1e-9 {
+					t.Errorf("%s %s.%s: %v at the region's rates, listed at %v", region, fam, size.name, got, want)
+				}
+			}
+		}
+	}
+	if _, ok := RegionRate("mars-north-1"); ok {
+		t.Error("a region without prices has a rate")
+	}
+}

@@ -1,5 +1,10 @@
 package cost
 
+import (
+	"math"
+	"sort"
+)
+
 // Resources are the resources cost is charged on: Mesos cpus and memory in MiB (as Mesos counts it).
 // Disk, GPUs and ports are not charged separately: an instance's whole price is split between its
 // cpus and its memory (docs/cost.md says why).
@@ -29,6 +34,36 @@ const (
 	BaseCPUHour = 0.033
 	BaseGiBHour = 0.00375
 )
+
+// BaseRate is the base marginal rates as a Rate: us-east-1 on demand.
+var BaseRate = Rate{CPUHour: BaseCPUHour, GiBHour: BaseGiBHour}
+
+// RegionRate returns a region's marginal rates, solved from the built-in on-demand table as the base
+// rates are from us-east-1's: r5.xlarge − m5.xlarge over their 16 GiB of difference is the GiB-hour,
+// the rest of m5.xlarge over its 4 vCPU the cpu-hour. It is the price of a cpu and of a GiB where
+// nothing else is known of the instances (the hibernator, which sees none). ok is false for a region
+// the table lacks.
+func RegionRate(region string) (Rate, bool) {
+	m5, okM := onDemandTable[region]["m5.xlarge"]
+	r5, okR := onDemandTable[region]["r5.xlarge"]
+	if !okM || !okR {
+		return Rate{}, false
+	}
+	gib := (r5 - m5) / 16
+	// Rounded to a millionth of a dollar: the table's four decimals solve to six at most.
+	round := func(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+	return Rate{CPUHour: round((m5 - 16*gib) / 4), GiBHour: round(gib)}, true
+}
+
+// Regions returns the regions of the built-in on-demand table, sorted.
+func Regions() []string {
+	out := make([]string, 0, len(onDemandTable))
+	for r := range onDemandTable {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // Rate is a price per cpu-hour and per GiB-hour of memory.
 type Rate struct {

@@ -55,17 +55,32 @@ func TestPageRendersInChromium(t *testing.T) {
 			t.Errorf("the rendered page lacks %q", want)
 		}
 	}
-	// The autoscaler's page carries its cost figures; the hibernator's serves the page with its apps.
+	// The autoscaler's page carries its cost figures; the hibernator's serves the page with its apps and
+	// what hibernation saves, and no cost: it sees no instance, so a cost card could only say $0.
 	eventually(t, time.Minute, "the hibernator's page to show its apps", func() error {
 		var s webui.Series
 		if err := getJSON(c.hibernate+"/api/series", &s); err != nil {
 			return err
 		}
-		if s.Latest == nil || s.Latest.Apps == nil || s.Latest.Cost == nil {
+		if s.Latest == nil || s.Latest.Apps == nil || s.Latest.HibernationSavings == nil {
 			return fmt.Errorf("latest %+v", s.Latest)
+		}
+		if s.Latest.Cost != nil {
+			t.Errorf("the hibernator's page has a cost: %+v", *s.Latest.Cost)
 		}
 		return nil
 	})
+	hdom := runChromium(t, chromium, "--dump-dom", c.hibernate+"/")
+	for _, want := range []string{"hibernation saves", "saved by hibernation", "Hibernation savings"} {
+		if !strings.Contains(hdom, want) {
+			t.Errorf("the hibernator's rendered page lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{"cost per hour", "cost so far"} {
+		if strings.Contains(hdom, unwanted) {
+			t.Errorf("the hibernator's rendered page shows %q, which it cannot know", unwanted)
+		}
+	}
 	if strings.Contains(dom, "cannot read api/series") {
 		t.Error("the page could not read its samples")
 	}

@@ -13,11 +13,12 @@ import (
 )
 
 // DefaultCostRate is the price the hibernator puts on the resources sleeping apps free when it is
-// given none: cost.BaseCPUHour per cpu-hour and cost.BaseGiBHour per GiB-hour, the marginal rates of
-// AWS's m5 and r5 families in us-east-1 on demand (docs/cost.md). The hibernator does not see the
-// cloud; the autoscaler's marmot_cost_cpu_price_dollars_per_core_hour and
-// marmot_cost_memory_price_dollars_per_gib_hour are the pools' real rates, to set CostConfig.Rate to.
-var DefaultCostRate = cost.Rate{CPUHour: cost.BaseCPUHour, GiBHour: cost.BaseGiBHour}
+// given none: cost.BaseRate, the marginal rates of AWS's m5 and r5 families in us-east-1 on demand
+// (docs/cost.md). The hibernator does not see the cloud: CostConfig.Rate takes another region's
+// (cost.RegionRate) or the pool's real rate, the autoscaler's
+// marmot_cost_cpu_price_dollars_per_core_hour and marmot_cost_memory_price_dollars_per_gib_hour
+// (cmd/hibernator's --cost-region, --cost-cpu-price and --cost-memory-price).
+var DefaultCostRate = cost.BaseRate
 
 // CostConfig configures a Cost.
 type CostConfig struct {

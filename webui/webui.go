@@ -69,6 +69,9 @@ type Sample struct {
 	Pools []Pool    `json:"pools,omitempty"`
 	Apps  *Apps     `json:"apps,omitempty"`
 	Cost  *Cost     `json:"cost,omitempty"`
+	// HibernationSavings is for a daemon that knows what hibernation saves but not what the cluster
+	// costs (the hibernator sees no instance): the page shows the savings and, without Cost, no cost.
+	HibernationSavings *HibernationSavings `json:"hibernation_savings,omitempty"`
 
 	// Agents and SleepingApps are tables of the moment: only the newest sample's are kept and shown.
 	Agents       []Agent       `json:"agents,omitempty"`
@@ -95,12 +98,21 @@ type Apps struct {
 }
 
 // Cost is the money side, in USD: what the cluster costs now, what it cost since the daemon's ledger
-// began, and what autoscaling and hibernation saved over the same period (cost.Report).
+// began, and what autoscaling and hibernation saved over the same period (cost.Report). Only a daemon
+// that knows what the instances cost gives it: a $0 there would be a claim.
 type Cost struct {
 	PerHour          float64 `json:"per_hour"`
 	Total            float64 `json:"total"`
 	SavedAutoscaling float64 `json:"saved_autoscaling"`
 	SavedHibernation float64 `json:"saved_hibernation"`
+}
+
+// HibernationSavings is what hibernation saves, in USD at the daemon's prices (hibernator.Cost).
+type HibernationSavings struct {
+	// PerHour is what the resources the apps asleep now would cost per hour.
+	PerHour float64 `json:"per_hour"`
+	// Total is PerHour integrated since the daemon started.
+	Total float64 `json:"total"`
 }
 
 // Agent is one row of the agents table.

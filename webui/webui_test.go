@@ -237,3 +237,20 @@ func equal(a, b []time.Duration) bool {
 	}
 	return true
 }
+
+// A daemon that knows only what hibernation saves gives no cost: the sample carries none, and the
+// page, which draws what the latest sample has, shows no cost card.
+func TestHibernationSavingsWithoutCost(t *testing.T) {
+	ui := New(Config{})
+	ui.Record(Sample{At: t0, Apps: &Apps{Asleep: 1}, HibernationSavings: &HibernationSavings{PerHour: 0.25, Total: 1.5}})
+	rec := httptest.NewRecorder()
+	ui.ServeHTTP(rec, httptest.NewRequest("GET", "/api/series", nil))
+	if body := rec.Body.String(); strings.Contains(body, `"cost"`) || !strings.Contains(body, `"hibernation_savings":{"per_hour":0.25,"total":1.5}`) {
+		t.Fatalf("api/series: %s", body)
+	}
+	rec = httptest.NewRecorder()
+	ui.ServeHTTP(rec, httptest.NewRequest("GET", "/assets/page.js", nil))
+	if js := rec.Body.String(); !strings.Contains(js, "latest.hibernation_savings") || !strings.Contains(js, `fieldSeries("hibernation_savings"`) {
+		t.Error("page.js does not show the hibernation savings")
+	}
+}

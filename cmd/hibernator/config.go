@@ -3,12 +3,14 @@ package main
 import (
 	"flag"
 	"io"
+	"math"
 	"net/url"
 	"strings"
 	"time"
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/marmot-project/marmot/cost"
 	"github.com/marmot-project/marmot/election"
 	marmotd "github.com/marmot-project/marmot/internal/daemon"
 	"github.com/marmot-project/marmot/policy"
@@ -66,6 +68,9 @@ type config struct {
 	election *election.Config
 	// marathonAuth are the credentials; never logged, never in /status.
 	marathonAuth marmotd.Credentials
+	// costRegion and costRate price what sleeping apps free (marmot_cost_hibernation_*).
+	costRegion string
+	costRate   cost.Rate
 
 	policy *policy.HibernationPolicy
 }
@@ -75,6 +80,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	var marathonURLs, haproxyURLs, nginxLogs marmotd.ListFlag
 	var logLevel string
+	var cpuPrice, memPrice float64
 	var ha marmotd.HAFlags
 	marathonFlags := marmotd.MarathonFlags()
 	fs := flag.NewFlagSet("hibernator", flag.ContinueOnError)
@@ -97,6 +103,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.activatorWriteTimeout, "activator-write-timeout", 15*time.Minute, "longest time from the end of a request's headers to the end of its answer, the hold included; must be longer than the policy's hold.max_timeout")
 	fs.DurationVar(&c.activatorIdleTimeout, "activator-idle-timeout", 2*time.Minute, "the activator closes keep-alive connections idle this long")
 	fs.IntVar(&c.activatorMaxHeaderBytes, "activator-max-header-bytes", 64<<10, "largest request header the activator reads, in `bytes`; larger ones get 431")
+	fs.StringVar(&c.costRegion, "cost-region", "us-east-1", "AWS `region` whose on-demand prices (the built-in table, as for the autoscaler's AWS_REGION) price what sleeping apps free: "+strings.Join(cost.Regions(), ", "))
+	fs.Float64Var(&cpuPrice, "cost-cpu-price", 0, "`USD` per cpu-hour for what sleeping apps free, instead of the region's (e.g. the autoscaler's marmot_cost_cpu_price_dollars_per_core_hour of the apps' pool)")
+	fs.Float64Var(&memPrice, "cost-memory-price", 0, "`USD` per GiB-hour of memory for what sleeping apps free, instead of the region's (e.g. the autoscaler's marmot_cost_memory_price_dollars_per_gib_hour)")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	ha.Register(fs, "hibernator")
 	marathonFlags.Register(fs)
@@ -139,6 +148,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if c.activatorMaxHeaderBytes < 4<<10 {
 		add("--activator-max-header-bytes: %d is below 4096; browsers send more", c.activatorMaxHeaderBytes)
 	}
+	c.costRate = costRate(fs, c.costRegion, cpuPrice, memPrice, &errs)
 	errs.LogLevel(logLevel, &c.logLevel)
 	c.election = ha.Config(&errs)
 	c.marathonAuth = marathonFlags.Resolve(&errs)
@@ -159,6 +169,34 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// costRate is the rate of the cost flags: the region's marginal rates (cost.RegionRate), each replaced
+// by its price flag when given.
+func costRate(fs *flag.FlagSet, region string, cpuPrice, memPrice float64, errs *marmotd.Problems) cost.Rate {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	rate, ok := cost.RegionRate(region)
+	if !ok && !(set["cost-cpu-price"] && set["cost-memory-price"]) {
+		errs.Add("--cost-region: %q has no built-in prices (%s); give --cost-cpu-price and --cost-memory-price instead", region, strings.Join(cost.Regions(), ", "))
+	}
+	for _, p := range []struct {
+		flag string
+		v    float64
+		to   *float64
+	}{{"cost-cpu-price", cpuPrice, &rate.CPUHour}, {"cost-memory-price", memPrice, &rate.GiBHour}} {
+		if !set[p.flag] {
+			continue
+		}
+		if math.IsNaN(p.v) || math.IsInf(p.v, 0) || p.v < 0 {
+			errs.Add("--%s: %v is not a price in USD, e.g. 0.034", p.flag, p.v)
+		}
+		*p.to = p.v
+	}
+	if rate == (cost.Rate{}) && (set["cost-cpu-price"] || set["cost-memory-price"]) {
+		errs.Add("--cost-cpu-price, --cost-memory-price: both 0; leave them out for the region's prices")
+	}
+	return rate
 }
 
 // loadPolicy reads and checks a policy file; the error lists every problem, one per line.

@@ -213,7 +213,8 @@ func (d *daemon) serve(ctx context.Context) error {
 	}
 	wg.Go(func() { marmotd.Reloads(loopCtx, d.env.hup, d.reload) })
 	d.log.Info("hibernator started", zap.String("listen", d.status.Addr().String()), zap.String("activator", d.act.Addr().String()), zap.Bool("election", d.elector != nil),
-		zap.Strings("marathon", d.cfg.marathonURLs), zap.Bool("dry_run", d.cfg.dryRun))
+		zap.Strings("marathon", d.cfg.marathonURLs), zap.Bool("dry_run", d.cfg.dryRun),
+		zap.String("cost_region", d.cfg.costRegion), zap.Float64("cost_cpu_hour", d.cfg.costRate.CPUHour), zap.Float64("cost_gib_hour", d.cfg.costRate.GiBHour))
 
 	var err error
 	select {

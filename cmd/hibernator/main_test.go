@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marmot-project/marmot/cost"
 	"github.com/marmot-project/marmot/hibernator"
 	"github.com/marmot-project/marmot/hibernator/daemontest"
 	"github.com/marmot-project/marmot/marathon"
 	"github.com/marmot-project/marmot/policy"
 	"github.com/marmot-project/marmot/simulate"
 	"github.com/marmot-project/marmot/simulate/serve"
+	"github.com/marmot-project/marmot/webui"
 )
 
 func TestConfigListsEveryError(t *testing.T) {
@@ -30,7 +34,7 @@ func TestConfigListsEveryError(t *testing.T) {
 	code := run(context.Background(), []string{
 		"--marathon-url", "marathon:8080", "--listen", "nowhere", "--activator-listen", ":9103",
 		"--haproxy-stats-url", "http://user:s3cret@", "--interval", "0s", "--recheck-after", "-1s",
-		"--log-level", "chatty", "--policy", bad, "extra",
+		"--log-level", "chatty", "--policy", bad, "--cost-region", "mars-north-1", "--cost-memory-price", "-0.01", "extra",
 	}, io.Discard, &stderr, env{now: time.Now})
 	if code != 2 {
 		t.Fatalf("exit %d, want 2", code)
@@ -38,6 +42,7 @@ func TestConfigListsEveryError(t *testing.T) {
 	for _, want := range []string{
 		"--marathon-url: marathon urls[0]", `--listen: "nowhere"`, "--haproxy-stats-url[0]", "--interval: 0s",
 		"--recheck-after: -1s", `--log-level: "chatty"`, "idle.minimum: 30s is too short", "hold.timeout:", `unexpected arguments ["extra"]`,
+		`--cost-region: "mars-north-1" has no built-in prices (eu-central-1, eu-west-1, us-east-1, us-west-2)`, "--cost-memory-price: -0.01 is not a price",
 	} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
@@ -263,5 +268,86 @@ func TestDryRunChangesNothingAndTheActivatorSaysSo(t *testing.T) {
 	}
 	if !strings.Contains(metricsOf(t, status), `marmot_hibernator_wakes_total{reason="request"} 0`) {
 		t.Fatal("a dry run counted a wake")
+	}
+}
+
+// The cost flags price what sleeping apps free as the autoscaler's prices do: a region of the built-in
+// table (us-east-1 by default), with either price replaced by hand.
+func TestCostFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want cost.Rate
+	}{
+		{nil, cost.BaseRate},
+		{[]string{"--cost-region", "eu-west-1"}, cost.Rate{CPUHour: 0.0365, GiBHour: 0.00425}},
+		{[]string{"--cost-region", "eu-west-1", "--cost-memory-price", "0.005"}, cost.Rate{CPUHour: 0.0365, GiBHour: 0.005}},
+		{[]string{"--cost-region", "ap-south-2", "--cost-cpu-price", "0.04", "--cost-memory-price", "0"}, cost.Rate{CPUHour: 0.04}},
+	} {
+		c, err := parseConfig(append([]string{"--marathon-url", "http://marathon:8080"}, tc.args...), io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if c.costRate != tc.want {
+			t.Errorf("%v: rate %+v, want %+v", tc.args, c.costRate, tc.want)
+		}
+	}
+	for _, args := range [][]string{
+		{"--cost-region", "ap-south-2", "--cost-cpu-price", "0.04"},
+		{"--cost-cpu-price", "0", "--cost-memory-price", "0"},
+		{"--cost-cpu-price", "NaN"},
+	} {
+		if _, err := parseConfig(append([]string{"--marathon-url", "http://marathon:8080"}, args...), io.Discard); err == nil || !strings.Contains(err.Error(), "--cost-") {
+			t.Errorf("%v: %v, want an error about the cost flags", args, err)
+		}
+	}
+}
+
+// The daemon exports the prices it was given next to the savings, and its page shows what hibernation
+// saves but no cost per hour: the hibernator sees no instance, so it does not know what they cost.
+func TestThePagePricesSavingsAndShowsNoCost(t *testing.T) {
+	c := simulated(t)
+	g := newGlue(t, c)
+	ctx := context.Background()
+	docs, err := g.App(ctx, "/web/docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	labels := docs.Labels
+	labels[policy.LabelHibernatedInstances], labels[policy.LabelHibernatedAt] = "2", "2026-01-05T00:00:00Z"
+	if err := g.Update(ctx, "/web/docs", hibernator.AppUpdate{Instances: &zero, Labels: labels}); err != nil {
+		t.Fatal(err)
+	}
+	status, _, _ := daemonUnderTest(t, c, nil, "--cost-region", "eu-west-1", "--cost-cpu-price", "0.05")
+	m := metricsOf(t, status)
+	for _, want := range []string{"marmot_cost_hibernation_cpu_price_dollars_per_core_hour 0.05\n", "marmot_cost_hibernation_memory_price_dollars_per_gib_hour 0.00425\n"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// /web/docs: 2 instances of the small scenario's docs app asleep, at $0.05 per cpu-hour and
+	// $0.00425 per GiB-hour.
+	perHour := 2 * (docs.CPUs*0.05 + docs.Mem/1024*0.00425)
+	var s webui.Series
+	daemontest.Eventually(t, "a page sample with the savings", func() error {
+		resp, err := http.Get("http://" + status + "/api/series")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		s = webui.Series{}
+		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+			return err
+		}
+		if s.Latest == nil || s.Latest.HibernationSavings == nil {
+			return fmt.Errorf("latest sample %+v", s.Latest)
+		}
+		return nil
+	})
+	if got := s.Latest.HibernationSavings.PerHour; math.Abs(got-perHour) > 1e-9 {
+		t.Errorf("savings per hour %v, want %v", got, perHour)
+	}
+	if s.Latest.Cost != nil {
+		t.Errorf("the page has a cost (%+v): the hibernator does not know what the cluster costs", *s.Latest.Cost)
 	}
 }

@@ -18,11 +18,12 @@ import (
 // it, its content is on the dashboard page below the charts), and registers the marmot_cost_* series.
 // Until ctx ends it updates the hibernation savings and records a page sample after each round.
 //
-// Prices: the hibernator does not see the cloud, so it prices freed resources at
-// hibernator.DefaultCostRate (docs/cost.md, "The hibernator's prices").
+// Prices: the hibernator does not see the cloud, so it prices freed resources at the rate of its cost
+// flags (docs/cost.md, "The hibernator's prices"). It knows what hibernation saves, not what the
+// cluster costs: the page shows the savings and no cost.
 func (d *daemon) withPage(ctx context.Context, h http.Handler) http.Handler {
 	ui, page := marmotd.Page("marmot hibernator", h)
-	costs := hibernator.NewCost(hibernator.CostConfig{Registry: d.reg})
+	costs := hibernator.NewCost(hibernator.CostConfig{Registry: d.reg, Rate: d.cfg.costRate})
 	go d.samplePage(ctx, costs, ui)
 	return page
 }
@@ -60,7 +61,7 @@ func (d *daemon) samplePage(ctx context.Context, costs *hibernator.Cost, ui *web
 			r := perInstance[app]
 			return r[0], r[1]
 		})
-		s.Cost = &webui.Cost{SavedHibernation: hc.Total}
+		s.HibernationSavings = &webui.HibernationSavings{PerHour: hc.PerHour, Total: hc.Total}
 		ui.Record(s)
 	})
 }

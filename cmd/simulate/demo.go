@@ -7,9 +7,12 @@ package main
 //
 // The daemons keep wall-clock time while the model runs speed times faster. Three choices follow:
 // their policies are written in wall time (a 10 s unneeded period is 10 model minutes at 60x); the
-// model starts a week in the past, so that it stays behind the wall clock for hours (the hibernator
-// reads task start times from the model, and a task that started "in the future" is never idle); and
-// the opted-in apps' idle period is the hibernator's floor, a wall minute, an hour of the model.
+// model starts at midnight a week in the past, so that it stays behind the wall clock for hours, for
+// the autoscaler: its min_agent_age compares an agent's registration time (the model's) with its wall
+// clock as they are, and an agent registered "in the future" would stay too young to drain, so the
+// pools would never shrink (the hibernator needs no such offset: it reads Marathon's times ahead of its
+// clock as the moment it first saw them); and the opted-in apps' idle period is the hibernator's floor,
+// a wall minute, an hour of the model.
 
 import (
 	"context"
@@ -206,11 +209,15 @@ func startDemo(ctx context.Context, f *demoFlags, stdout io.Writer) (*demo, erro
 		"AWS_ACCESS_KEY_ID=AKIDSIMULATED", "AWS_SECRET_ACCESS_KEY=simulated", "AWS_EC2_METADATA_DISABLED=true"); err != nil {
 		return nil, err
 	}
-	if err := d.startDaemon("hibernator", hibernatorBin, []string{
+	hibArgs := []string{
 		"--marathon-url", strings.Join(d.cluster.MarathonURL, ","),
 		"--policy", d.write("hibernator.yaml", demoHibernatorPolicy),
 		"--listen", hibListen, "--activator-listen", actListen, "--log-level", f.logLevel,
-	}); err != nil {
+	}
+	if _, ok := cost.RegionRate(sc.Region); ok {
+		hibArgs = append(hibArgs, "--cost-region", sc.Region) // the autoscaler's AWS_REGION
+	}
+	if err := d.startDaemon("hibernator", hibernatorBin, hibArgs); err != nil {
 		return nil, err
 	}
 	if err := d.servePage(); err != nil {

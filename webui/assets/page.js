@@ -96,6 +96,11 @@
         "autoscaling " + money(c.saved_autoscaling) + " · hibernation " + money(c.saved_hibernation)]);
       cards.push(["cost so far", money(c.total), "since the ledger began"]);
     }
+    if (latest.hibernation_savings) {
+      const h = latest.hibernation_savings;
+      cards.push(["hibernation saves", money(h.per_hour) + "/h", "what the apps asleep now would cost"]);
+      cards.push(["saved by hibernation", money(h.total), "since the hibernator started"]);
+    }
     const el = document.getElementById("cards");
     el.replaceChildren(...cards.map(([label, value, note]) => {
       const d = document.createElement("div");
@@ -159,6 +164,7 @@
     draw("chart-cost-rate", xs, fieldSeries("cost", [["per_hour", "USD per hour"]]), usd);
     draw("chart-cost-total", xs, fieldSeries("cost", [["total", "cost"], ["saved_autoscaling", "saved by autoscaling"],
       ["saved_hibernation", "saved by hibernation"]]), usd);
+    draw("chart-hibernation", xs, fieldSeries("hibernation_savings", [["per_hour", "saved per hour"]]), usd);
   }
 
   // draw updates a chart in place, or builds it anew when its set of lines changed (uPlot's series

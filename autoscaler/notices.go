@@ -79,13 +79,12 @@ func (l *Loop) takeNotices(ctx context.Context, notices []cloud.Notice) {
 		case cloud.NoticeSpotInterruption:
 			r, held := l.reclaims[n.InstanceID]
 			if !held {
-				r = &Reclaim{InstanceID: n.InstanceID, At: n.Deadline, Seen: now, deliveries: map[string]cloud.Notice{}}
+				at := reclaimTime(n, now)
+				r = &Reclaim{InstanceID: n.InstanceID, At: at, Seen: now, deliveries: map[string]cloud.Notice{}}
 				l.reclaims[n.InstanceID] = r
-				log.Info("spot interruption notice: draining the agent", zap.Time("reclaim_at", n.Deadline), zap.String("action", n.Action))
+				log.Info("spot interruption notice: draining the agent", zap.Time("reclaim_at", at),
+					zap.Time("event_time", n.Time), zap.String("action", n.Action))
 				poke = true
-			}
-			if n.Deadline.Before(r.At) {
-				r.At = n.Deadline
 			}
 			r.deliveries[n.ID] = n
 		case cloud.NoticeUnreadable:
@@ -111,6 +110,20 @@ func (l *Loop) takeNotices(ctx context.Context, notices []cloud.Notice) {
 	if poke {
 		l.Poke()
 	}
+}
+
+// reclaimTime is when the loop counts on the instance being gone, on its own clock: the notice's
+// deadline, but no later than a full notice from now (a cloud clock ahead of ours would otherwise
+// leave the agent up past the real reclaim), and no earlier than now (a notice that waited in the
+// queue, or a cloud clock behind ours: the instance may go any moment, so it goes down at once).
+func reclaimTime(n cloud.Notice, now time.Time) time.Time {
+	switch latest := now.Add(cloud.SpotNotice); {
+	case n.Deadline.Before(now):
+		return now
+	case n.Deadline.After(latest):
+		return latest
+	}
+	return n.Deadline
 }
 
 // deleteNotices deletes notices from the queue, except in a dry run: a dry-run autoscaler acts on

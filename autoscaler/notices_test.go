@@ -155,3 +155,22 @@ func TestDryRunLeavesTheNoticesInTheQueue(t *testing.T) {
 		t.Errorf("a dry run deleted notices %d times", n)
 	}
 }
+
+// The reclaim is counted on the loop's clock: never more than a full notice ahead (a cloud clock
+// ahead of ours), never in the past (a late notice, or a cloud clock behind ours: down at once).
+func TestReclaimTimeOnTheLoopsClock(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		deadline time.Time
+		want     time.Time
+	}{
+		{"in step", now.Add(90 * time.Second), now.Add(90 * time.Second)},
+		{"cloud clock an hour ahead", now.Add(time.Hour), now.Add(cloud.SpotNotice)},
+		{"cloud clock an hour behind", now.Add(-time.Hour), now},
+	} {
+		if got := reclaimTime(cloud.Notice{Deadline: tc.deadline}, now); !got.Equal(tc.want) {
+			t.Errorf("%s: reclaim at %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

@@ -263,44 +263,113 @@ func TestFaultInstanceNeverJoins(t *testing.T) {
 	})
 }
 
-// TestFaultSpotInterruption: a spot instance running tasks gets its two-minute notice. Marmot cannot
-// see the notice (the simulator, like EC2 without the instance metadata service or EventBridge,
-// exposes it through no API the autoscaler reads): the instance disappears with its tasks, which end
-// TASK_LOST; the group replaces the instance, Marathon the tasks, and the autoscaler's scale-up covers
-// what waits meanwhile. What must hold: every task runs again, and nothing is left behind.
+// TestFaultSpotInterruption: a spot instance running tasks gets its two-minute warning, which reaches
+// the autoscaler as on AWS: an EventBridge event in the SQS queue it reads (--notice-queue, served by
+// the simulator). The other agent is full, so the tasks have nowhere to go but a new agent. What must
+// hold: the agent is drained at once and a replacement launched while the instance still runs; Marmot
+// takes the agent down and terminates the instance before EC2 reclaims it (the tasks are killed and
+// started again, never lost with the machine); every task runs again; the notice leaves the queue;
+// nothing is left behind. The model's clock is the wall clock here, since the autoscaler reads the
+// reclaim time from the event.
 func TestFaultSpotInterruption(t *testing.T) {
 	daemonsOrSkip(t)
-	// Two agents, each full with two 1.5-cpu tasks: the lost tasks have nowhere to go but new agents.
-	f := startFaultSim(t, simOptions{agents: 2, spot: true,
+	// Two agents, each full with two 1.5-cpu tasks.
+	f := startFaultSim(t, simOptions{agents: 2, spot: true, realTime: true,
 		apps: "  - {id: /web/spot, instances: 4, cpus: 1.5, mem: 512}\n"})
-	f.startAutoscaler("2s", "auto", 2, "20s", "60s")
+	// A drain deadline longer than the notice: the agent must go down by the reclaim time the event
+	// gives (spot_interruption.down_before, 60 s ahead of it), not by the drain's own deadline.
+	_, base := f.startAutoscaler("2s", "maintenance", 2, "10m", "60s")
+	within(t, time.Minute, "every /web/spot task to run", func() (bool, string) {
+		running, waiting := f.tasks("/web/spot")
+		return running == 4, fmt.Sprintf("%d running, %d waiting", running, waiting)
+	})
 
-	var victim string
+	var victim, victimIP string
 	f.world.View(func(v *simulate.View) {
 		for _, a := range v.Agents() {
 			if len(a.Tasks()) > 0 && a.InstanceID != "" {
-				victim = a.InstanceID
+				victim, victimIP = a.InstanceID, a.IP
 			}
 		}
 	})
 	f.fault(simulate.Fault{Kind: simulate.FaultSpotInterruption, Instance: victim})
-	within(t, 2*time.Minute, "the interrupted instance to be reclaimed", func() (bool, string) {
-		var state simulate.LifecycleState
-		f.world.View(func(v *simulate.View) {
-			in, _ := v.Instance(victim)
-			state = in.Lifecycle
-		})
-		return state == simulate.LifecycleTerminated, fmt.Sprintf("%s is %s", victim, state)
+	noticed := time.Now()
+	var reclaim time.Time
+	f.world.View(func(v *simulate.View) {
+		in, _ := v.Instance(victim)
+		reclaim = in.InterruptionAt
 	})
-	within(t, 3*time.Minute, "every /web/spot task to run again, nothing left behind", func() (bool, string) {
+
+	within(t, 45*time.Second, "the agent drained and a replacement launched, the instance still running", func() (bool, string) {
+		var scheduled, inService bool
+		f.world.View(func(v *simulate.View) {
+			for _, w := range v.Schedule() {
+				for _, m := range w.Machines {
+					scheduled = scheduled || m.IP == victimIP
+				}
+			}
+			in, _ := v.Instance(victim)
+			inService = in.Lifecycle == simulate.LifecycleInService
+		})
+		desired, _ := f.group()
+		return scheduled && desired == 3 && inService, fmt.Sprintf("machine scheduled %v, desired %d, %s in service %v", scheduled, desired, victim, inService)
+	})
+	t.Logf("drained and a replacement launched %s after the warning", time.Since(noticed).Round(time.Second))
+
+	within(t, 2*time.Minute, victim+" terminated by the autoscaler", func() (bool, string) {
+		var cause string
+		var at time.Time
+		f.world.View(func(v *simulate.View) {
+			g, _ := v.Group(faultGroup)
+			for _, a := range g.Activities() {
+				if a.Description == "Terminating EC2 instance: "+victim {
+					cause, at = a.Cause, a.StartTime
+				}
+			}
+		})
+		switch {
+		case cause == "":
+			return false, "no termination yet"
+		case strings.Contains(cause, "spot interruption") || !at.Before(reclaim):
+			t.Fatalf("%s was reclaimed by EC2 at %s (cause %q), not terminated by the autoscaler before %s", victim, at, cause, reclaim)
+		}
+		return true, ""
+	})
+	t.Logf("terminated by the autoscaler %s after the warning", time.Since(noticed).Round(time.Second))
+	if early := time.Until(reclaim); early < 30*time.Second {
+		t.Errorf("terminated only %s before the reclaim, want about down_before (60 s)", early.Round(time.Second))
+	}
+	within(t, 3*time.Minute, "every /web/spot task to run again, the notices handled, nothing left behind", func() (bool, string) {
 		why := f.leftovers()
 		if running, waiting := f.tasks("/web/spot"); running != 4 {
 			why = append(why, fmt.Sprintf("%d running, %d waiting", running, waiting))
+		}
+		if desired, live := f.group(); desired != 2 || len(live) != 2 {
+			why = append(why, fmt.Sprintf("desired %d, %d live", desired, len(live)))
+		}
+		var queued int
+		f.world.View(func(v *simulate.View) { queued = v.NoticeQueueLen() })
+		if queued > 0 {
+			why = append(why, fmt.Sprintf("%d notices in the queue", queued))
 		}
 		return len(why) == 0, strings.Join(why, "; ")
 	})
 	if n := f.terminations()[victim]; n != 1 {
 		t.Errorf("%s terminated %d times", victim, n)
+	}
+	metrics, err := get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, series := range []string{
+		`marmot_autoscaler_notices_total{kind="spot_interruption"} 1`,
+		`marmot_autoscaler_drains_started_total{pool="default",reason="spot_interruption"} 1`,
+		`marmot_autoscaler_scale_downs_total{pool="default",reason="drain_reclaim_deadline"} 1`,
+		`marmot_autoscaler_reclaims_pending 0`,
+	} {
+		if !strings.Contains(string(metrics), series+"\n") {
+			t.Errorf("/metrics lacks %s", series)
+		}
 	}
 }
 

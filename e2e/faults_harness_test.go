@@ -80,6 +80,9 @@ type simOptions struct {
 	apps   string // the scenario's apps: YAML list items
 	// modelAhead starts the model's clock an hour ahead of the wall clock instead of an hour behind.
 	modelAhead bool
+	// realTime makes the model's clock the wall clock (no offset, speed 1), for tests whose daemon
+	// acts on a time the cloud gives it, such as the reclaim time of a spot interruption warning.
+	realTime bool
 }
 
 // startFaultSim serves the scenario. Its agents get a loopback network of their own (127.N.0.0/16):
@@ -94,9 +97,12 @@ type simOptions struct {
 // too young to drain until the wall clock catches up.
 func startFaultSim(t *testing.T, o simOptions) *faultSim {
 	t.Helper()
-	offset := -time.Hour
-	if o.modelAhead {
+	offset, pace := -time.Hour, float64(speed)
+	switch {
+	case o.modelAhead:
 		offset = time.Hour
+	case o.realTime:
+		offset, pace = 0, 1
 	}
 	start := time.Now().Add(offset).UTC().Truncate(time.Second)
 	network := fmt.Sprintf("127.%d.0.0/16", 2+rand.IntN(250))
@@ -104,7 +110,7 @@ func startFaultSim(t *testing.T, o simOptions) *faultSim {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := simulate.New(sc, simulate.NewRealClock(sc.StartTime(), speed), simulate.Options{})
+	w, err := simulate.New(sc, simulate.NewRealClock(sc.StartTime(), pace), simulate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +401,7 @@ func (f *faultSim) startAutoscaler(policyArgs ...any) (p *process, base string) 
 	policyFile := writeFile(f.t, f.dir, "autoscaler.yaml", fmt.Sprintf(faultPolicy, policyArgs...))
 	p = startProcess(f.t, "autoscaler", autoscalerBin, []string{
 		"--mesos-url", strings.Join(f.sim.MesosURLs, ","), "--marathon-url", strings.Join(f.sim.MarathonURL, ","),
-		"--policy", policyFile, "--listen", listen, "--log-level", "debug",
+		"--policy", policyFile, "--listen", listen, "--log-level", "debug", "--notice-queue", f.sim.NoticeQueueURL,
 	}, awsEnv(f.t, f.sim.AWSURL))
 	base = "http://" + listen
 	f.ready(base)

@@ -205,6 +205,7 @@ func startDemo(ctx context.Context, f *demoFlags, stdout io.Writer) (*demo, erro
 	if err := d.startDaemon("autoscaler", autoscalerBin, []string{
 		"--mesos-url", strings.Join(d.cluster.MesosURLs, ","), "--marathon-url", strings.Join(d.cluster.MarathonURL, ","),
 		"--policy", d.write("autoscaler.yaml", demoAutoscalerPolicy), "--listen", asListen, "--log-level", f.logLevel,
+		"--notice-queue", d.cluster.NoticeQueueURL,
 	}, "AWS_ENDPOINT_URL="+d.cluster.AWSURL, "AWS_REGION="+sc.Region,
 		"AWS_ACCESS_KEY_ID=AKIDSIMULATED", "AWS_SECRET_ACCESS_KEY=simulated", "AWS_EC2_METADATA_DISABLED=true"); err != nil {
 		return nil, err

@@ -52,6 +52,7 @@ type sourceCache struct {
 	typesRead map[string]bool             // instance types asked of the cloud for a shape
 	groupPool map[string]string           // pool of each group ever seen, for leftovers
 	notOurs   map[string]bool             // machine IPs in maintenance that are no instance of ours
+	ahead     map[string]aheadSeen        // times from other clocks that were ahead of ours (skew.go)
 }
 
 type cachedGroups struct {
@@ -79,7 +80,7 @@ func newSourceCache() *sourceCache {
 	return &sourceCache{
 		groups: map[string]cachedGroups{}, launch: map[string]groupActivity{}, shapes: map[string]policy.Resources{},
 		typesRead: map[string]bool{},
-		groupPool: map[string]string{}, notOurs: map[string]bool{},
+		groupPool: map[string]string{}, notOurs: map[string]bool{}, ahead: map[string]aheadSeen{},
 	}
 }
 
@@ -303,6 +304,8 @@ func (l *Loop) buildPools(pol *policy.AutoscalerPolicy, obs *observation) {
 		}
 	}
 	obs.pools = make(map[string]*poolView, len(pol.Pools))
+	ahead := map[string]bool{}
+	defer l.cache.forgetAhead(ahead)
 	for _, pp := range pol.Pools {
 		cg := l.cache.groups[pp.Name]
 		pv := &poolView{groups: cg.groups}
@@ -315,6 +318,7 @@ func (l *Loop) buildPools(pol *policy.AutoscalerPolicy, obs *observation) {
 			if a.Pool != pp.Name {
 				continue
 			}
+			a.RegisteredAt = l.cache.onOurClock("agent "+a.ID, a.RegisteredAt, now, ahead)
 			snap.Agents = append(snap.Agents, a)
 			for _, t := range a.Tasks {
 				if _, done := snap.Apps[t.AppID]; !done {
@@ -324,7 +328,7 @@ func (l *Loop) buildPools(pol *policy.AutoscalerPolicy, obs *observation) {
 		}
 		for _, g := range cg.groups {
 			l.cache.groupPool[g.Name] = pp.Name
-			snap.Groups = append(snap.Groups, l.policyGroup(g, now))
+			snap.Groups = append(snap.Groups, l.policyGroup(g, now, ahead))
 		}
 		l.learnShapes(snap)
 		obs.pools[pp.Name] = pv
@@ -339,12 +343,14 @@ func (obs *observation) labelsOf(appID string) map[string]string {
 	return obs.mesos.AppLabels[appID]
 }
 
-// policyGroup turns a cloud group into the planner's view of it.
-func (l *Loop) policyGroup(g cloud.Group, now time.Time) policy.Group {
+// policyGroup turns a cloud group into the planner's view of it, with the cloud's times on the loop's
+// clock (ahead collects the keys of those that were ahead of it).
+func (l *Loop) policyGroup(g cloud.Group, now time.Time, ahead map[string]bool) policy.Group {
 	pg := policy.Group{
 		Name: g.Name, Min: g.Min, Max: g.Max, Desired: g.Desired, InstanceType: g.InstanceType,
 		Shape: l.cache.shapes[g.InstanceType], LastLaunchFailure: l.cache.launch[g.Name].failure,
 	}
+	pg.LastLaunchFailure.At = l.cache.onOurClock("launch failure "+g.Name, pg.LastLaunchFailure.At, now, ahead)
 	if g.Suspends("Terminate") {
 		// AWS would not terminate a drained instance (Nomad Autoscaler #911): to the planner the group
 		// is at its min size, so nothing of it is drained.
@@ -352,7 +358,8 @@ func (l *Loop) policyGroup(g cloud.Group, now time.Time) policy.Group {
 	}
 	for _, in := range g.Instances {
 		pi := policy.Instance{
-			ID: in.ID, PrivateIP: in.PrivateIP, Lifecycle: policy.Lifecycle(in.Lifecycle), LaunchTime: in.LaunchTime,
+			ID: in.ID, PrivateIP: in.PrivateIP, Lifecycle: policy.Lifecycle(in.Lifecycle),
+			LaunchTime:           l.cache.onOurClock("instance "+in.ID, in.LaunchTime, now, ahead),
 			ProtectedFromScaleIn: in.ProtectedFromScaleIn,
 		}
 		if mark, ok := drainMarkOf(in.Tags, now); ok {

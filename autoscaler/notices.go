@@ -51,8 +51,10 @@ func (l *Loop) readNotices(ctx context.Context) {
 			failures++
 			l.metrics.sourceErrors.WithLabelValues("notices").Inc()
 			l.log.Warn("cannot read the notice queue", zap.Int("failures", failures), zap.Error(err))
-			if !sleepCtx(ctx, retryDelay(failures)) {
+			select {
+			case <-ctx.Done():
 				return
+			case <-time.After(retryDelay(failures)):
 			}
 			continue
 		}
@@ -193,16 +195,4 @@ func (l *Loop) heldReclaims() []Reclaim {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].InstanceID < out[j].InstanceID })
 	return out
-}
-
-// sleepCtx waits d unless ctx ends first; it reports whether the whole wait passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -172,5 +173,47 @@ func TestReclaimTimeOnTheLoopsClock(t *testing.T) {
 		if got := reclaimTime(cloud.Notice{Deadline: tc.deadline}, now); !got.Equal(tc.want) {
 			t.Errorf("%s: reclaim at %s, want %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// slowQueue is a notice queue that, once empty, waits out the receive as SQS's long poll does, so
+// that the reader does not spin.
+type slowQueue struct{ cloud.NoticeQueue }
+
+func (q slowQueue) Receive(ctx context.Context, wait, visible time.Duration) ([]cloud.Notice, error) {
+	n, err := q.NoticeQueue.Receive(ctx, wait, visible)
+	if err == nil && len(n) == 0 {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return n, err
+}
+
+// The reader counts a failed receive, tries again after a backoff, and then takes the notice.
+func TestReaderRetriesAFailedReceive(t *testing.T) {
+	w := newWorld(t, basePolicy, busy, withNotices)
+	w.notices.Fail("receive", &cloud.Error{Kind: cloud.ErrUnavailable, Op: "ReceiveMessage", Message: "503"})
+	w.notices.Push(w.interruption("i-3"))
+	w.loop.notices = slowQueue{w.notices}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.loop.readNotices(ctx)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for w.loop.reclaimAt("i-3").IsZero() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if w.loop.reclaimAt("i-3").IsZero() {
+		t.Fatal("the notice was never taken after the failed receive")
+	}
+	if v, _ := w.metricValue("marmot_autoscaler_source_errors_total", map[string]string{"source": "notices"}); v != 1 {
+		t.Errorf("source_errors_total{source=notices} = %g, want 1", v)
 	}
 }

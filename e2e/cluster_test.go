@@ -179,15 +179,13 @@ type cluster struct {
 }
 
 // startCluster serves the scenario on loopback with real task listeners and runs both daemons
-// against it. The model's clock starts an hour behind the wall clock, for the autoscaler: its
-// min_agent_age compares an agent's registration time (the model's) with its own wall clock as they
-// are, and a model ahead would keep every agent registered "in the future" too young to drain, so the
-// pool would never shrink. The hibernator needs no such offset (it reads Marathon's times ahead of its
-// clock as the moment it first saw them; TestHibernatorClockBehindMarathon runs it with the model ahead).
+// against it. The model's clock starts at the wall clock and runs speed times faster, so Mesos's,
+// Marathon's and AWS's times are soon ahead of the daemons' own clocks, as they are with a skewed
+// master: both daemons read a time ahead of theirs as the moment they first saw it.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	autoscaler, hibernator := daemons(t)
-	start := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	start := time.Now().UTC().Truncate(time.Second)
 	sc, err := simulate.ParseScenario(fmt.Appendf(nil, scenario, start.Format(time.RFC3339)))
 	if err != nil {
 		t.Fatal(err)

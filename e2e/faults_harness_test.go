@@ -89,15 +89,13 @@ type simOptions struct {
 // other simulators on the machine (other tests, a demo) use 127.1.0.0/16, and a task of theirs on the
 // same host:port would answer for ours.
 //
-// The model's clock runs speed times faster than the wall clock, from an hour behind it, or with
-// modelAhead from an hour ahead. The hibernator's tests run ahead: the hibernator must cope with
-// Marathon's times running ahead of its own clock (it reads them as the moment it first saw them). The
-// autoscaler's tests run behind, as in startCluster: its min_agent_age compares an agent's registration
-// time (the model's) with its own wall clock as they are, so an agent registered "in the future" stays
-// too young to drain until the wall clock catches up.
+// The model's clock runs speed times faster than the wall clock, from the wall clock, or with
+// modelAhead from an hour ahead of it: either way Mesos's, Marathon's and AWS's times run ahead of the
+// daemons' own clocks, which read such a time as the moment they first saw it. realTime keeps the
+// model's clock on the wall clock.
 func startFaultSim(t *testing.T, o simOptions) *faultSim {
 	t.Helper()
-	offset, pace := -time.Hour, float64(speed)
+	offset, pace := time.Duration(0), float64(speed)
 	switch {
 	case o.modelAhead:
 		offset = time.Hour

@@ -50,10 +50,14 @@ func TestPageRendersInChromium(t *testing.T) {
 	if n := strings.Count(dom, "<canvas"); n < 3 {
 		t.Errorf("%d canvases: the charts were not drawn", n)
 	}
-	for _, want := range []string{"Agents per pool", "default agents", "batch agents", ">default<", ">batch<", "USD per hour"} {
+	for _, want := range []string{"Agents per pool", "default agents", "batch agents", ">default<", ">batch<", "USD per hour", "saved by autoscaling"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the rendered page lacks %q", want)
 		}
+	}
+	// The autoscaler does not see what hibernation saves: its page says nothing of it, not $0.
+	if strings.Contains(dom, "saved by hibernation") || strings.Contains(dom, "· hibernation") {
+		t.Error("the autoscaler's rendered page claims a hibernation saving it cannot know")
 	}
 	// The autoscaler's page carries its cost figures; the hibernator's serves the page with its apps and
 	// what hibernation saves, and no cost: it sees no instance, so a cost card could only say $0.

@@ -104,7 +104,9 @@ type Cost struct {
 	PerHour          float64 `json:"per_hour"`
 	Total            float64 `json:"total"`
 	SavedAutoscaling float64 `json:"saved_autoscaling"`
-	SavedHibernation float64 `json:"saved_hibernation"`
+	// SavedHibernation is nil for a daemon that cannot tell (the autoscaler does not see what the
+	// hibernator saves): the page then shows no hibernation figure rather than $0.
+	SavedHibernation *float64 `json:"saved_hibernation,omitempty"`
 }
 
 // HibernationSavings is what hibernation saves, in USD at the daemon's prices (hibernator.Cost).

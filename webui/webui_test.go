@@ -21,7 +21,7 @@ func sampleAt(d time.Duration, agents int) Sample {
 		At:           t0.Add(d),
 		Pools:        []Pool{{Name: "default", Agents: agents, Desired: agents, CPUs: 4 * float64(agents), CPUsAllocated: 3}},
 		Apps:         &Apps{Awake: 2, Asleep: 1},
-		Cost:         &Cost{PerHour: 0.2 * float64(agents), Total: d.Hours(), SavedAutoscaling: 1, SavedHibernation: 0.5},
+		Cost:         &Cost{PerHour: 0.2 * float64(agents), Total: d.Hours(), SavedAutoscaling: 1, SavedHibernation: new(0.5)},
 		Agents:       []Agent{{ID: "a1", Pool: "default", State: "available", Reason: "kept_utilized"}},
 		SleepingApps: []SleepingApp{{App: "/web/docs", Since: t0, Instances: 2, CPUs: 0.5, MemMB: 256}},
 	}

@@ -5,14 +5,12 @@ package main
 // the activator, the built-in dashboard page, a live one-line summary, and the cost and savings at
 // the end.
 //
-// The daemons keep wall-clock time while the model runs speed times faster. Three choices follow:
-// their policies are written in wall time (a 10 s unneeded period is 10 model minutes at 60x); the
-// model starts at midnight a week in the past, so that it stays behind the wall clock for hours, for
-// the autoscaler: its min_agent_age compares an agent's registration time (the model's) with its wall
-// clock as they are, and an agent registered "in the future" would stay too young to drain, so the
-// pools would never shrink (the hibernator needs no such offset: it reads Marathon's times ahead of its
-// clock as the moment it first saw them); and the opted-in apps' idle period is the hibernator's floor,
-// a wall minute, an hour of the model.
+// The daemons keep wall-clock time while the model runs speed times faster. Two choices follow:
+// their policies are written in wall time (a 10 s unneeded period is 10 model minutes at 60x); and the
+// opted-in apps' idle period is the hibernator's floor, a wall minute, an hour of the model. The model
+// starts at today's midnight (UTC), where the diurnal wave starts, and overtakes the wall clock within
+// the first model day: from then on Mesos's, Marathon's and AWS's times are ahead of the daemons',
+// which read such a time as the moment they first saw it.
 
 import (
 	"context"
@@ -236,8 +234,7 @@ func startDemo(ctx context.Context, f *demoFlags, stdout io.Writer) (*demo, erro
 // prepareScenario adapts the scenario to daemons that keep wall-clock time (see the file comment),
 // and gives every opted-in app a host name of its own, so that the activator can wake it.
 func (d *demo) prepareScenario() {
-	week := time.Now().UTC().Add(-7 * 24 * time.Hour).Truncate(24 * time.Hour)
-	d.sc.Start = week.Format(time.RFC3339)
+	d.sc.Start = time.Now().UTC().Truncate(24 * time.Hour).Format(time.RFC3339)
 	var apps []simulate.AppSpec
 	for _, a := range d.sc.Apps {
 		if a.Labels[policy.LabelHibernate] != "true" {
@@ -433,7 +430,7 @@ func (d *demo) sample() webui.Sample {
 	rep := d.ledger.Report()
 	s.Cost = &webui.Cost{
 		PerHour: perHour(state, d.prices), Total: rep.Cost,
-		SavedAutoscaling: rep.Savings.Autoscaling, SavedHibernation: rep.Savings.Hibernation.Cost,
+		SavedAutoscaling: rep.Savings.Autoscaling, SavedHibernation: new(rep.Savings.Hibernation.Cost),
 	}
 	return s
 }
@@ -520,9 +517,13 @@ func summaryLine(s webui.Sample) string {
 		asleep = fmt.Sprintf("%d/%d", s.Apps.Asleep, s.Apps.Asleep+s.Apps.Awake+s.Apps.Waking)
 	}
 	c := s.Cost
+	hibernation := 0.0 // the demo always knows it
+	if c.SavedHibernation != nil {
+		hibernation = *c.SavedHibernation
+	}
 	return fmt.Sprintf("%s  agents %d (%s)  apps asleep %s  $%.2f/h  saved $%.2f (autoscaling $%.2f, hibernation $%.2f)",
 		s.At.UTC().Format("Mon 15:04"), agents, strings.Join(pools, " "), asleep, c.PerHour,
-		c.SavedAutoscaling+c.SavedHibernation, c.SavedAutoscaling, c.SavedHibernation)
+		c.SavedAutoscaling+hibernation, c.SavedAutoscaling, hibernation)
 }
 
 func (d *demo) printFinal(stdout io.Writer) {

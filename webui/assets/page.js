@@ -92,8 +92,12 @@
     if (latest.cost) {
       const c = latest.cost;
       cards.push(["cost per hour", money(c.per_hour), "instances running now"]);
-      cards.push(["saved so far", money(c.saved_autoscaling + c.saved_hibernation),
-        "autoscaling " + money(c.saved_autoscaling) + " · hibernation " + money(c.saved_hibernation)]);
+      if (c.saved_hibernation == null) {
+        cards.push(["saved by autoscaling", money(c.saved_autoscaling), "since the ledger began"]);
+      } else {
+        cards.push(["saved so far", money(c.saved_autoscaling + c.saved_hibernation),
+          "autoscaling " + money(c.saved_autoscaling) + " · hibernation " + money(c.saved_hibernation)]);
+      }
       cards.push(["cost so far", money(c.total), "since the ledger began"]);
     }
     if (latest.hibernation_savings) {
@@ -162,8 +166,11 @@
     draw("chart-cpus", xs, poolSeries("cpus_allocated", "cpus", ["allocated", "offered"]));
     draw("chart-apps", xs, fieldSeries("apps", [["awake", "awake"], ["asleep", "asleep"], ["waking", "waking"]]));
     draw("chart-cost-rate", xs, fieldSeries("cost", [["per_hour", "USD per hour"]]), usd);
-    draw("chart-cost-total", xs, fieldSeries("cost", [["total", "cost"], ["saved_autoscaling", "saved by autoscaling"],
-      ["saved_hibernation", "saved by hibernation"]]), usd);
+    const totals = [["total", "cost"], ["saved_autoscaling", "saved by autoscaling"]];
+    if (samples.some((s) => s.cost && s.cost.saved_hibernation != null)) {
+      totals.push(["saved_hibernation", "saved by hibernation"]);
+    }
+    draw("chart-cost-total", xs, fieldSeries("cost", totals), usd);
     draw("chart-hibernation", xs, fieldSeries("hibernation_savings", [["per_hour", "saved per hour"]]), usd);
   }
 

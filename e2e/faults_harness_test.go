@@ -78,7 +78,7 @@ type simOptions struct {
 	agents int    // the group's desired capacity at the start
 	spot   bool   // the group launches spot instances
 	apps   string // the scenario's apps: YAML list items
-	// modelAhead starts the model's clock an hour ahead of the wall clock instead of an hour behind.
+	// modelAhead starts the model's clock an hour ahead of the wall clock instead of at it.
 	modelAhead bool
 	// realTime makes the model's clock the wall clock (no offset, speed 1), for tests whose daemon
 	// acts on a time the cloud gives it, such as the reclaim time of a spot interruption warning.

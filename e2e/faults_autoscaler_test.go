@@ -273,6 +273,7 @@ func TestFaultInstanceNeverJoins(t *testing.T) {
 // reclaim time from the event.
 func TestFaultSpotInterruption(t *testing.T) {
 	daemonsOrSkip(t)
+	t.Parallel() // it waits out the two-minute notice in real time, as the other long waits do
 	// Two agents, each full with two 1.5-cpu tasks.
 	f := startFaultSim(t, simOptions{agents: 2, spot: true, realTime: true,
 		apps: "  - {id: /web/spot, instances: 4, cpus: 1.5, mem: 512}\n"})

@@ -161,6 +161,7 @@ func TestFaultMarathonUnreachableDuringWake(t *testing.T) {
 // (keep_awake_traffic_stale): missing data never looks like idleness.
 func TestFaultLoadBalancerStatsUnavailable(t *testing.T) {
 	daemonsOrSkip(t)
+	t.Parallel() // it mostly watches for 80 s; the other long waits run beside it
 	const app = "/web/docs"
 	stats := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "stats unavailable", http.StatusServiceUnavailable)
@@ -285,6 +286,7 @@ func TestFaultHibernatorKilledAtEveryStep(t *testing.T) {
 // shows the skew. Read as they are, those times would keep the app awake for ever.
 func TestHibernatorClockBehindMarathon(t *testing.T) {
 	daemonsOrSkip(t)
+	t.Parallel() // it waits out idle periods; the other long waits run beside it
 	const app, host = "/web/docs", "docs.example.com"
 	f := startFaultSim(t, simOptions{agents: 2, apps: docsApp, modelAhead: true})
 	eventually(t, time.Minute, app+" running", func() error {

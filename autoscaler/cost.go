@@ -58,8 +58,9 @@ const (
 // daemon's start: they restart from zero with the process, which Prometheus' increase() and rate()
 // treat as a counter reset, so increase(...[30d]) stays right across restarts (less the time the
 // daemon was down). The trailing peak is the one figure that needs history: the daemon keeps it in
-// memory, so after a restart it starts at the current size and the savings err low until the window
-// has filled again. docs/cost.md says more.
+// memory, and rebuilds it after a restart from the groups' scaling activities over the window (AWS
+// keeps six weeks of them); a pool whose activities cannot be read starts at its current size, and
+// its savings err low until the window has filled again. docs/cost.md says more.
 //
 // It is safe for concurrent use; updates run one at a time.
 type Cost struct {
@@ -195,6 +196,7 @@ func (c *Cost) Update(ctx context.Context) (CostFigures, bool) {
 	}
 	now := c.now()
 	c.readSpot(ctx, in, now)
+	c.seedPeaks(ctx, in, now)
 	f := c.figures(now, in)
 	c.export(&f)
 	return f, true
@@ -208,6 +210,7 @@ type costInput struct {
 
 type costPool struct {
 	name      string
+	groups    []string
 	instances []cost.Instance
 	// usage holds the tasks on each instance's agent, by instance index.
 	usage [][]cost.Usage
@@ -232,6 +235,7 @@ func (l *Loop) costInput(pol *policy.AutoscalerPolicy, teamLabel string) (costIn
 	for _, pp := range pol.Pools {
 		cp := costPool{name: pp.Name}
 		for _, g := range l.cache.groups[pp.Name].groups {
+			cp.groups = append(cp.groups, g.Name)
 			for _, inst := range g.Instances {
 				if inst.Lifecycle == cloud.LifecycleTerminated || inst.Lifecycle == cloud.LifecycleDetached {
 					continue // no longer billed to the pool
@@ -392,6 +396,81 @@ func sortCharges(m map[[2]string]*Charge) []Charge {
 		return cmp.Or(cmp.Compare(b.PerHour, a.PerHour), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Team, b.Team))
 	})
 	return out
+}
+
+// seedPeaks gives each pool met for the first time its trailing peak, rebuilt from its groups'
+// scaling activities over the window: walking back from the current count, a launch (from its start:
+// a pending instance is billed) adds one and a finished termination (from its end: a terminating
+// instance is still billed) removes one. A restarted daemon then compares with the pool's real peak
+// rather than its current size. When the activities cannot be read the peak starts at the current
+// size, as it would without them.
+func (c *Cost) seedPeaks(ctx context.Context, in costInput, now time.Time) {
+	from := now.Add(-c.cfg.PeakWindow)
+	for _, p := range in.pools {
+		if c.peaks[p.name] != nil {
+			continue
+		}
+		pw := &peakWindow{window: c.cfg.PeakWindow}
+		c.peaks[p.name] = pw
+		var changes []countChange
+		for _, g := range p.groups {
+			acts, err := c.loop.cloud.Activities(ctx, g, from)
+			if err != nil {
+				c.log.Warn("cannot read scaling activities: the trailing peak starts at the pool's current size",
+					zap.String("pool", p.name), zap.String("group", g), zap.Error(err))
+				changes = nil
+				break
+			}
+			changes = append(changes, countChanges(acts)...)
+		}
+		pw.seed(changes, len(p.instances), from, now)
+	}
+}
+
+// countChange is a change of a pool's instance count at a time.
+type countChange struct {
+	at    time.Time
+	delta int
+}
+
+// countChanges reads the launches and terminations of scaling activities as changes of the count.
+// Failed and cancelled launches launched nothing; a termination still going has not removed its
+// instance from the count yet.
+func countChanges(acts []cloud.Activity) []countChange {
+	var out []countChange
+	for _, a := range acts {
+		switch {
+		case a.Kind == cloud.ActivityLaunch && a.InstanceID != "" && a.Err() == nil:
+			out = append(out, countChange{a.Start, +1})
+		case a.Kind == cloud.ActivityTerminate && a.Status == cloud.ActivitySuccessful && !a.End.IsZero():
+			out = append(out, countChange{a.End, -1})
+		}
+	}
+	return out
+}
+
+// seed fills an empty window from the changes of the count over (from, now], given the count now.
+// Times outside the window (another clock's) are brought into it; a count the history makes negative
+// (activities older than the cloud keeps) is read as zero.
+func (p *peakWindow) seed(changes []countChange, current int, from, now time.Time) {
+	for i := range changes {
+		switch at := changes[i].at; {
+		case at.Before(from):
+			changes[i].at = from
+		case at.After(now):
+			changes[i].at = now
+		}
+	}
+	slices.SortStableFunc(changes, func(a, b countChange) int { return a.at.Compare(b.at) })
+	count := current
+	for _, ch := range changes {
+		count -= ch.delta
+	}
+	p.add(from, max(count, 0))
+	for _, ch := range changes {
+		count += ch.delta
+		p.add(ch.at, max(count, 0))
+	}
 }
 
 // peakWindow is the largest instance count over a trailing window, kept as a monotonic queue (counts

@@ -234,3 +234,41 @@ func TestPeakWindow(t *testing.T) {
 		}
 	}
 }
+
+// A restarted daemon rebuilds the trailing peak from the scaling activities: the pool ran five
+// instances an hour ago and two now, so the static pool it compares with has five, not two. When the
+// activities cannot be read, the peak starts at the current size.
+func TestPeakAfterRestartFromScalingActivities(t *testing.T) {
+	for _, readable := range []bool{true, false} {
+		w := newWorld(t, basePolicy, [][]policy.Task{{task("/web/a", 3)}, {task("/x/b", 3)}})
+		ctx := context.Background()
+		if err := w.cloud.SetDesiredCapacity(ctx, "asg-a", 5); err != nil {
+			t.Fatal(err)
+		}
+		w.cloud.Settle()
+		w.clock.Advance(time.Hour)
+		g, _ := w.cloud.Group("asg-a")
+		for _, in := range g.Instances[2:] {
+			if _, err := w.cloud.TerminateInstance(ctx, in.ID, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.cloud.Settle()
+		w.clock.Advance(time.Hour)
+		w.reconcile()
+		c, err := NewCost(CostConfig{Loop: w.loop, Registry: prometheus.NewRegistry(), Region: "us-east-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 5
+		if !readable {
+			w.cloud.Fail(cloud.CallActivities, &cloud.Error{Kind: cloud.ErrThrottled, Op: "DescribeScalingActivities"})
+			want = 2
+		}
+		f, _ := c.Update(ctx)
+		if p := f.Pools[0]; p.Instances != 2 || p.Peak != want {
+			t.Errorf("activities readable %v: %d instances, peak %d; want 2 and %d", readable, p.Instances, p.Peak, want)
+		}
+		near(t, "saved per hour", f.Pools[0].SavedPerHour, float64(want-2)*m5Price)
+	}
+}

@@ -67,8 +67,9 @@ type Loop struct {
 	version string                      // the master's version, for drain_mode auto
 	recent  map[string][]Action         // by pool: the latest actions, for /status
 
-	noticeMu sync.Mutex          // guards reclaims
-	reclaims map[string]*Reclaim // spot interruption notices held, by instance id
+	noticeMu      sync.Mutex          // guards reclaims and poolInstances
+	reclaims      map[string]*Reclaim // spot interruption notices held, by instance id
+	poolInstances map[string]bool     // the pools' instances at the last reconcile, by id
 
 	ready     atomic.Bool
 	statusMu  sync.Mutex

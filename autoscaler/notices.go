@@ -93,8 +93,10 @@ func (l *Loop) takeNotices(ctx context.Context, notices []cloud.Notice) {
 			log.Warn("unreadable message in the notice queue: deleted", zap.String("problem", n.Problem))
 			done = append(done, n)
 		case cloud.NoticeStateChange:
-			log.Debug("instance state change", zap.String("state", string(n.State)))
-			poke = true
+			// The rule forwards every instance of the region; only the pools' own are worth a look.
+			_, ours := l.poolInstances[n.InstanceID]
+			log.Debug("instance state change", zap.String("state", string(n.State)), zap.Bool("pool_instance", ours))
+			poke = poke || ours
 			done = append(done, n)
 		case cloud.NoticeRebalance:
 			// EC2 only says the risk rose; Karpenter too merely reports it. Draining on it would
@@ -169,6 +171,7 @@ func (l *Loop) settleNotices(ctx context.Context, obs *observation) {
 	now := l.now()
 	var done []cloud.Notice
 	l.noticeMu.Lock()
+	l.poolInstances = live
 	for _, id := range slices.Sorted(maps.Keys(l.reclaims)) {
 		r := l.reclaims[id]
 		if live[id] && now.Before(r.At.Add(reclaimForget)) {

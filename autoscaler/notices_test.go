@@ -217,3 +217,29 @@ func TestReaderRetriesAFailedReceive(t *testing.T) {
 		t.Errorf("source_errors_total{source=notices} = %g, want 1", v)
 	}
 }
+
+// The rule forwards the state changes of every instance in the region: only the pools' own start a
+// reconcile.
+func TestStateChangesOfThePoolsInstancesStartAReconcile(t *testing.T) {
+	w := newWorld(t, basePolicy, busy, withNotices)
+	w.reconcile()
+	poked := func() bool {
+		select {
+		case <-w.loop.trigger:
+			return true
+		default:
+			return false
+		}
+	}
+	poked()
+	w.notices.Push(cloud.Notice{Kind: cloud.NoticeStateChange, ID: "theirs", InstanceID: "i-0123456789abcdef0", State: cloud.StateTerminated})
+	w.receive()
+	if poked() {
+		t.Error("another team's instance starting a reconcile")
+	}
+	w.notices.Push(cloud.Notice{Kind: cloud.NoticeStateChange, ID: "ours", InstanceID: "i-2", State: cloud.StateShuttingDown})
+	w.receive()
+	if !poked() {
+		t.Error("the pool's instance shutting down did not start a reconcile")
+	}
+}

@@ -417,7 +417,7 @@ func (a *actuator) bringDown(act *Action, d policy.Drain) error {
 	}
 	act.Mechanism = mechDrainAgent
 	if !drainedByAgentCall(ag) {
-		act.Mechanism = a.mechanismFor(ag)
+		act.Mechanism = a.mechanismFor(ag, d)
 	}
 	if act.Mechanism == mechDrainAgent {
 		return a.call(act, "mark_agent_gone", func(ctx context.Context) error { return a.l.mesos.MarkAgentGone(ctx, ag.ID) })
@@ -505,7 +505,7 @@ func (a *actuator) startDrains(starts []policy.DrainDecision) {
 		if ag == nil {
 			err = errors.New("the agent left Mesos")
 		} else {
-			act.Mechanism = a.mechanismFor(ag)
+			act.Mechanism = a.mechanismFor(ag, d)
 			err = a.mark(&act, d)
 		}
 		if err == nil && act.Mechanism == mechDrainAgent {
@@ -601,7 +601,7 @@ func (a *actuator) resume(dd policy.DrainDecision) {
 		if inMesos {
 			return nil
 		}
-		act.Mechanism = a.mechanismFor(ag)
+		act.Mechanism = a.mechanismFor(ag, d)
 		if act.Mechanism == mechDrainAgent {
 			return a.call(act, "drain_agent", func(ctx context.Context) error { return a.l.mesos.DrainAgent(ctx, ag.ID) })
 		}
@@ -640,10 +640,16 @@ func (a *actuator) protect(plan *policy.PoolPlan) {
 	}
 }
 
-// mechanismFor chooses how a new drain empties an agent: the policy's drain_mode, where auto means
+// mechanismFor chooses how a new drain d empties an agent: the policy's drain_mode, where auto means
 // DRAIN_AGENT when the master is 1.9 or later and the agent can be drained that way, else the
-// maintenance schedule, which every 1.x master has.
-func (a *actuator) mechanismFor(ag *policy.Agent) string {
+// maintenance schedule, which every 1.x master has. Under auto, the agent of an instance the cloud
+// reclaims goes through the maintenance schedule whatever the master: DRAIN_AGENT would kill its
+// tasks at once, while DRAINING keeps them serving until the agent goes down (down_before the
+// reclaim) and its replacement boots meanwhile.
+func (a *actuator) mechanismFor(ag *policy.Agent, d policy.Drain) string {
+	if a.pol.DrainMode == policy.DrainAuto && !d.ReclaimAt.IsZero() {
+		return mechMaintenance
+	}
 	switch a.pol.DrainMode {
 	case policy.DrainMaintenance:
 		return mechMaintenance

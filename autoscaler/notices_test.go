@@ -243,3 +243,19 @@ func TestStateChangesOfThePoolsInstancesStartAReconcile(t *testing.T) {
 		t.Error("the pool's instance shutting down did not start a reconcile")
 	}
 }
+
+// Under drain_mode auto on Mesos 1.9+, a reclaimed agent is drained through the maintenance schedule,
+// not DRAIN_AGENT: its tasks keep serving until it goes down, while the replacement boots.
+func TestReclaimedAgentKeepsItsTasksUntilItGoesDown(t *testing.T) {
+	w := newWorld(t, drainAgentPolicy, busy, withNotices)
+	w.reconcile()
+	w.log.reset()
+	w.notices.Push(w.interruption("i-3"))
+	w.receive()
+	w.reconcile()
+	w.wantCalls("cloud.set_desired_capacity", "cloud.set_instance_tags",
+		"mesos.UpdateMaintenanceSchedule IP-10-0-0-3.ec2.internal/10.0.0.3")
+	w.clock.Advance(time.Minute)
+	w.reconcile()
+	w.wantCalls("mesos.StartMaintenance IP-10-0-0-3.ec2.internal/10.0.0.3", "cloud.set_instance_tags", "cloud.terminate_instance")
+}

@@ -60,7 +60,10 @@ type HibernationInput struct {
 	// RecentHibernations are the times of this hibernator's recent hibernations, for
 	// max_hibernations_per_minute; older ones may be included and are ignored.
 	RecentHibernations []time.Time
-	Now                time.Time
+	// LBFallbackUnverified names the load balancers whose fallback has not recently been seen to reach
+	// an activator; while any is named, no app goes to sleep (waking is never held back).
+	LBFallbackUnverified []string
+	Now                  time.Time
 }
 
 // HibernationDecision is the planner's verdict on one app, with what /status shows about it.
@@ -107,7 +110,8 @@ type planned struct {
 // An app is hibernated only when it opts in, its labels parse, it is awake with running tasks and no
 // deployment, no never_sleep pattern or open keep-awake window covers it, every traffic source is fresh,
 // no connection is open, no request reached it for its idle period, every other awake app of its group
-// is ready to sleep too, and max_hibernations_per_minute allows it (longest idle first).
+// is ready to sleep too, every load balancer's fallback was recently seen to reach an activator, and
+// max_hibernations_per_minute allows it (longest idle first).
 func PlanHibernation(in HibernationInput) HibernationPlan {
 	apps := slices.SortedFunc(slices.Values(in.Apps), func(a, b HibernationApp) int { return strings.Compare(a.ID, b.ID) })
 	ps := make([]*planned, len(apps))
@@ -115,6 +119,7 @@ func PlanHibernation(in HibernationInput) HibernationPlan {
 		ps[i] = decideApp(a, in.Policy, in.Now)
 	}
 	holdGroups(ps)
+	holdForFallback(ps, in.LBFallbackUnverified)
 	rateLimit(ps, in.Policy.MaxHibernationsPerMinute, in.RecentHibernations, in.Now)
 
 	plan := HibernationPlan{Now: in.Now, Decisions: make([]HibernationDecision, len(ps))}
@@ -242,6 +247,20 @@ func holdGroups(ps []*planned) {
 		case g.blocker != nil:
 			p.Reason, p.SleepsAt = KeepAwakeGroupAwake, time.Time{}
 			p.Detail = fmt.Sprintf("group %s: %s is %s", p.Group, g.blocker.App, g.blocker.Reason)
+		}
+	}
+}
+
+// holdForFallback keeps every app that would sleep awake while a load balancer's fallback is
+// unverified: its requests for a sleeping app might never reach an activator.
+func holdForFallback(ps []*planned, unverified []string) {
+	if len(unverified) == 0 {
+		return
+	}
+	detail := "no activator answered a probe through " + strings.Join(unverified, ", ") + " recently"
+	for _, p := range ps {
+		if p.Reason == Hibernate {
+			p.Reason, p.Detail, p.SleepsAt = KeepAwakeLBFallbackUnverified, detail, time.Time{}
 		}
 	}
 }

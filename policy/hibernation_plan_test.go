@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -287,6 +288,40 @@ func TestHibernationReasonText(t *testing.T) {
 	}
 	if Hibernate.Action() != ActionHibernate || WakeNotOptedIn.Action() != ActionWake || KeepAwakeWindow.Action() != ActionNone {
 		t.Error("actions")
+	}
+}
+
+func TestPlanHibernationLBFallbackUnverified(t *testing.T) {
+	p := mustLoadHibernation(t, planTestPolicy)
+	apps := []HibernationApp{idleApp("/idle"), idleApp("/busy", lastRequest(time.Minute)), idleApp("/asleep", asleep(2)),
+		idleApp("/opted-out", asleep(2), label(LabelHibernate, ""))}
+	plan := PlanHibernation(HibernationInput{Apps: apps, Policy: p, Now: planNow, LBFallbackUnverified: []string{"http://lb-1:80"}})
+	want := map[string]HibernationReason{
+		"/idle": KeepAwakeLBFallbackUnverified, "/busy": KeepAwakeRecentTraffic, "/asleep": AlreadyAsleep,
+		"/opted-out": WakeNotOptedIn, // waking is never held back
+	}
+	for _, d := range plan.Decisions {
+		if d.Reason != want[d.App] {
+			t.Errorf("%s: %s (%s), want %s", d.App, d.Reason, d.Detail, want[d.App])
+		}
+		if d.App == "/idle" && (!strings.Contains(d.Detail, "http://lb-1:80") || !d.SleepsAt.IsZero()) {
+			t.Errorf("/idle: detail %q, sleeps at %s", d.Detail, d.SleepsAt)
+		}
+	}
+	if plan := PlanHibernation(HibernationInput{Apps: apps[:1], Policy: p, Now: planNow}); plan.Decisions[0].Reason != Hibernate {
+		t.Errorf("without unverified load balancers: %s", plan.Decisions[0].Reason)
+	}
+}
+
+func TestHibernationReasonsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/hibernation-policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range HibernationReasons() {
+		if !strings.Contains(string(doc), "`"+r.String()+"`") {
+			t.Errorf("docs/hibernation-policy.md does not explain %s", r)
+		}
 	}
 }
 

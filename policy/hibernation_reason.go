@@ -30,6 +30,10 @@ const (
 	KeepAwakeTrafficStale
 	// KeepAwakeRateLimited: the app is idle, but max_hibernations_per_minute is used up.
 	KeepAwakeRateLimited
+	// KeepAwakeLBFallbackUnverified: the app is idle, but some load balancer has not recently proved
+	// that its fallback reaches an activator (the hibernator's --lb-probe-url): a sleeping app's
+	// requests could be lost there.
+	KeepAwakeLBFallbackUnverified
 	// KeepAwakeGroupAwake: the app is idle, but another awake app of its marmot.hibernate.group is not;
 	// a group sleeps together.
 	KeepAwakeGroupAwake
@@ -56,23 +60,24 @@ const (
 )
 
 var hibernationReasonNames = [numHibernationReasons]string{
-	Hibernate:                  "hibernate",
-	KeepAwakeRecentTraffic:     "keep_awake_recent_traffic",
-	KeepAwakeOpenConnections:   "keep_awake_open_connections",
-	KeepAwakeDeploymentRunning: "keep_awake_deployment_running",
-	KeepAwakeNoRunningTasks:    "keep_awake_no_running_tasks",
-	KeepAwakeWindow:            "keep_awake_window",
-	KeepAwakeNeverSleep:        "keep_awake_never_sleep",
-	KeepAwakeTrafficStale:      "keep_awake_traffic_stale",
-	KeepAwakeRateLimited:       "keep_awake_rate_limited",
-	KeepAwakeGroupAwake:        "keep_awake_group_awake",
-	KeepAwakeNoHost:            "keep_awake_no_host",
-	KeepAwakeNotOptedIn:        "keep_awake_not_opted_in",
-	AlreadyAsleep:              "already_asleep",
-	WakeNotOptedIn:             "wake_not_opted_in",
-	WakeNeverSleep:             "wake_never_sleep",
-	SkippedBadLabel:            "skipped_bad_label",
-	SkippedScaledToZero:        "skipped_scaled_to_zero",
+	Hibernate:                     "hibernate",
+	KeepAwakeRecentTraffic:        "keep_awake_recent_traffic",
+	KeepAwakeOpenConnections:      "keep_awake_open_connections",
+	KeepAwakeDeploymentRunning:    "keep_awake_deployment_running",
+	KeepAwakeNoRunningTasks:       "keep_awake_no_running_tasks",
+	KeepAwakeWindow:               "keep_awake_window",
+	KeepAwakeNeverSleep:           "keep_awake_never_sleep",
+	KeepAwakeTrafficStale:         "keep_awake_traffic_stale",
+	KeepAwakeRateLimited:          "keep_awake_rate_limited",
+	KeepAwakeLBFallbackUnverified: "keep_awake_lb_fallback_unverified",
+	KeepAwakeGroupAwake:           "keep_awake_group_awake",
+	KeepAwakeNoHost:               "keep_awake_no_host",
+	KeepAwakeNotOptedIn:           "keep_awake_not_opted_in",
+	AlreadyAsleep:                 "already_asleep",
+	WakeNotOptedIn:                "wake_not_opted_in",
+	WakeNeverSleep:                "wake_never_sleep",
+	SkippedBadLabel:               "skipped_bad_label",
+	SkippedScaledToZero:           "skipped_scaled_to_zero",
 }
 
 // HibernationReasons lists every reason, for initialising metric series at zero.

@@ -61,6 +61,7 @@ type ActivatorConfig struct {
 	EndpointsInterval  time.Duration // how often Marathon is asked for task addresses (default 500 ms)
 	ReadyTTL           time.Duration // how long a task that answered is trusted (default 30 s)
 	WaitingPage        bool          // answer browsers (Accept: text/html) with a self-refreshing page
+	ID                 string        // this replica in HeaderActivator, the answer to a load balancer's probe (default "1")
 }
 
 func (c *ActivatorConfig) defaults() {
@@ -87,6 +88,9 @@ func (c *ActivatorConfig) defaults() {
 	def(&c.ProbeTimeout, time.Second)
 	def(&c.EndpointsInterval, 500*time.Millisecond)
 	def(&c.ReadyTTL, 30*time.Second)
+	if c.ID == "" {
+		c.ID = "1"
+	}
 }
 
 // Response headers that tell a client its request met a cold start.
@@ -211,7 +215,12 @@ func hostOf(h string) string {
 // ServeHTTP implements http.Handler.
 func (a *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
-	route, ok := a.Route(hostOf(r.Host))
+	host := hostOf(r.Host)
+	if host == ProbeHost {
+		answerProbe(w, a.cfg.ID)
+		return
+	}
+	route, ok := a.Route(host)
 	if !ok {
 		a.metrics.rejected.WithLabelValues(RejectUnknownHost).Inc()
 		http.Error(w, "marmot activator: unknown host", http.StatusNotFound)
@@ -232,6 +241,14 @@ func (a *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.forget(route.App, addr) // refused: the app went back to sleep, or its task moved
 	}
 	a.hold(w, r, body, route, arrived)
+}
+
+// answerProbe tells a load balancer's probe (LBProber) that its fallback reached this activator.
+func answerProbe(w http.ResponseWriter, id string) {
+	w.Header().Set(HeaderActivator, id)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, "marmot activator\n")
 }
 
 // bufferBody reads the body (up to the limit) so that a held or retried request can be replayed.

@@ -14,8 +14,9 @@ import (
 // Use it instead of NewActivator's seen callback, not with it: each request would count twice.
 func CountUse(a *Activator, traffic *ActivatorTraffic, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		route, ok := a.Route(hostOf(r.Host))
-		if !ok {
+		host := hostOf(r.Host)
+		route, ok := a.Route(host)
+		if !ok || host == ProbeHost { // a load balancer's probe is not use, whoever claims its host
 			a.ServeHTTP(w, r)
 			return
 		}

@@ -24,6 +24,15 @@ type RouteSink interface {
 	SetRoutes(map[string]Route)
 }
 
+// FallbackCheck says whether the load balancers' fallbacks reach an activator; *LBProber is one.
+type FallbackCheck interface {
+	// Unverified returns the load balancers whose fallback has not recently been seen to reach an
+	// activator; while any is returned no app goes to sleep. It never blocks on the network.
+	Unverified() []string
+	// Status returns every load balancer's probe state, for /status.
+	Status() []LBProbeStatus
+}
+
 // LoopConfig tunes a Loop. Zero values take the defaults noted.
 type LoopConfig struct {
 	// Interval is the periodic reconcile (default 30 s).
@@ -68,9 +77,12 @@ type LoopDeps struct {
 	// Sources are every load balancer's traffic source and the activator's.
 	Sources []TrafficSource
 	// Routes receives the host map (the activator); nil: nobody.
-	Routes  RouteSink
-	Metrics *LoopMetrics
-	Log     *zap.Logger
+	Routes RouteSink
+	// Fallback holds every hibernation while a load balancer's fallback is unverified; nil: none is
+	// checked.
+	Fallback FallbackCheck
+	Metrics  *LoopMetrics
+	Log      *zap.Logger
 }
 
 // Loop is the hibernation loop. Run drives it; Handler serves its status.

@@ -97,7 +97,7 @@ func (l *Loop) hibernate(ctx context.Context, obs *observation, candidates []pol
 	if ctx.Err() != nil {
 		return false
 	}
-	plan := policy.PlanHibernation(obs.replaced(fresh, traffic, now).input(pol, now))
+	plan := policy.PlanHibernation(obs.replaced(fresh, traffic, l.unverifiedFallbacks(), now).input(pol, now))
 	verdict := map[string]policy.HibernationDecision{}
 	for _, d := range plan.Decisions {
 		verdict[d.App] = d

@@ -280,7 +280,8 @@ type loopFixture struct {
 	routes   *recordingRoutes
 	metrics  *LoopMetrics
 	loop     *Loop
-	log      *zap.Logger // the loop's; nil: none
+	log      *zap.Logger   // the loop's; nil: none
+	fallback FallbackCheck // the loop's; nil: none
 }
 
 func newLoopFixture(t *testing.T, cfg LoopConfig, p *policy.HibernationPolicy, apps ...App) *loopFixture {
@@ -305,7 +306,7 @@ func (f *loopFixture) start(cfg LoopConfig, p *policy.HibernationPolicy, since t
 		cfg.RecheckAfter = time.Millisecond
 	}
 	waker := NewMarathonWaker(WakerConfig{DryRun: cfg.DryRun, Now: f.clock.Now}, f.marathon, f.metrics, nil)
-	f.loop = NewLoop(cfg, LoopDeps{Marathon: f.marathon, Waker: waker, Sources: []TrafficSource{f.source}, Routes: f.routes, Metrics: f.metrics, Log: f.log}, p)
+	f.loop = NewLoop(cfg, LoopDeps{Marathon: f.marathon, Waker: waker, Sources: []TrafficSource{f.source}, Routes: f.routes, Fallback: f.fallback, Metrics: f.metrics, Log: f.log}, p)
 }
 
 func (f *loopFixture) appStatus(t *testing.T, id string) AppStatus {

@@ -22,6 +22,8 @@ type observation struct {
 	traffic   TrafficSnapshot
 	// stamps reads Marathon's times onto the hibernator's clock.
 	stamps *futureStamps
+	// unverified are the load balancers whose fallback was not recently seen to reach an activator.
+	unverified []string
 }
 
 // observe reads, at once, the apps that carry marmot.hibernate, those that carry the state labels (an
@@ -43,6 +45,7 @@ func (l *Loop) observe(ctx context.Context, pol *policy.HibernationPolicy, now t
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
+	obs.unverified = l.unverifiedFallbacks()
 	byID := map[string]App{}
 	for _, a := range slices.Concat(optedIn, asleep) {
 		byID[a.ID] = a
@@ -59,7 +62,7 @@ func (l *Loop) observe(ctx context.Context, pol *policy.HibernationPolicy, now t
 // input is what the planner needs of this observation. Times from Marathon reach the planner on the
 // hibernator's clock (futureStamps.read): none is after now.
 func (o *observation) input(pol *policy.HibernationPolicy, now time.Time) policy.HibernationInput {
-	in := policy.HibernationInput{Policy: pol, Now: now}
+	in := policy.HibernationInput{Policy: pol, Now: now, LBFallbackUnverified: o.unverified}
 	for _, a := range o.apps {
 		in.Apps = append(in.Apps, o.plannerApp(a, pol, now))
 		// The rate limit counts recent hibernations; Marathon remembers them for us.
@@ -104,9 +107,18 @@ func (o *observation) app(id string) (App, bool) {
 	return o.apps[i], true
 }
 
-// replaced returns a copy of the observation with fresh reads of some apps and fresh traffic.
-func (o *observation) replaced(fresh map[string]App, traffic TrafficSnapshot, now time.Time) *observation {
-	out := &observation{at: now, deploying: o.deploying, traffic: traffic, apps: slices.Clone(o.apps), stamps: o.stamps}
+// unverifiedFallbacks are the load balancers whose fallback is unverified now.
+func (l *Loop) unverifiedFallbacks() []string {
+	if l.deps.Fallback == nil {
+		return nil
+	}
+	return l.deps.Fallback.Unverified()
+}
+
+// replaced returns a copy of the observation with fresh reads of some apps, fresh traffic and the
+// load balancers' fallbacks as they stand now.
+func (o *observation) replaced(fresh map[string]App, traffic TrafficSnapshot, unverified []string, now time.Time) *observation {
+	out := &observation{at: now, deploying: o.deploying, traffic: traffic, apps: slices.Clone(o.apps), stamps: o.stamps, unverified: unverified}
 	for i, a := range out.apps {
 		if f, ok := fresh[a.ID]; ok {
 			out.apps[i] = f

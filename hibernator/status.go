@@ -22,11 +22,13 @@ type Status struct {
 	// ObservedAt is when the plan below was made.
 	ObservedAt time.Time `json:"observed_at,omitzero"`
 	// LastError is why the last reconcile, if it failed, decided nothing; cleared by the next success.
-	LastError     string         `json:"last_error,omitempty"`
-	LastErrorAt   time.Time      `json:"last_error_at,omitzero"`
-	Sources       []SourceInfo   `json:"sources"`
-	Apps          []AppStatus    `json:"apps"`
-	HostConflicts []HostConflict `json:"host_conflicts,omitempty"`
+	LastError   string       `json:"last_error,omitempty"`
+	LastErrorAt time.Time    `json:"last_error_at,omitzero"`
+	Sources     []SourceInfo `json:"sources"`
+	// LBProbes are the probes through each load balancer's fallback (--lb-probe-url); absent without.
+	LBProbes      []LBProbeStatus `json:"lb_probes,omitempty"`
+	Apps          []AppStatus     `json:"apps"`
+	HostConflicts []HostConflict  `json:"host_conflicts,omitempty"`
 }
 
 // SourceInfo is one traffic source in /status.
@@ -70,6 +72,9 @@ func (l *Loop) Status() Status {
 // publish turns an observation and its plan into the status and the app metrics.
 func (l *Loop) publish(obs *observation, plan policy.HibernationPlan, routes map[string]Route, conflicts []HostConflict) {
 	st := &Status{Ready: true, DryRun: l.cfg.DryRun, ObservedAt: obs.at, HostConflicts: conflicts, Apps: []AppStatus{}}
+	if l.deps.Fallback != nil {
+		st.LBProbes = l.deps.Fallback.Status()
+	}
 	for _, s := range obs.traffic.Sources {
 		info := SourceInfo{Name: s.Name, Fresh: !s.Stale(), AsOf: s.Report.AsOf, Since: s.Report.Since}
 		if s.Err != nil {
@@ -244,6 +249,10 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 <table><tr><th>source</th><th>fresh</th><th>as of</th><th>watching since</th><th>error</th></tr>
 {{range .Sources}}<tr><td>{{.Name}}</td><td>{{.Fresh}}</td><td>{{when .AsOf}}</td><td>{{when .Since}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>
+{{if .LBProbes}}<h2>Load balancer fallbacks</h2>
+<table><tr><th>probe URL</th><th>reaches an activator</th><th>last success</th><th>last probe</th><th>error</th></tr>
+{{range .LBProbes}}<tr{{if not .OK}} class="skipped"{{end}}><td>{{.URL}}</td><td>{{.OK}}</td><td>{{when .LastSuccess}}</td><td>{{when .LastProbe}}</td><td>{{.LastError}}</td></tr>
+{{end}}</table>{{end}}
 {{range .HostConflicts}}<p class="skipped">Host {{.Host}} is claimed by {{range $i, $a := .Apps}}{{if $i}}, {{end}}{{$a}}{{end}}: it has no route.</p>{{end}}
 <p><a href="/status">/status</a> · <a href="/metrics">/metrics</a></p>
 </body></html>

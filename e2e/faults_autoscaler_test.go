@@ -278,8 +278,10 @@ func TestFaultSpotInterruption(t *testing.T) {
 	f := startFaultSim(t, simOptions{agents: 2, spot: true, realTime: true,
 		apps: "  - {id: /web/spot, instances: 4, cpus: 1.5, mem: 512}\n"})
 	// A drain deadline longer than the notice: the agent must go down by the reclaim time the event
-	// gives (spot_interruption.down_before, 60 s ahead of it), not by the drain's own deadline.
-	_, base := f.startAutoscaler("2s", "maintenance", 2, "10m", "60s")
+	// gives (spot_interruption.down_before, 60 s ahead of it), not by the drain's own deadline. Under
+	// drain_mode auto the simulated master (1.9+) would drain with DRAIN_AGENT; a reclaimed agent goes
+	// through the maintenance schedule instead, so its tasks serve until it goes down.
+	_, base := f.startAutoscaler("2s", "auto", 2, "10m", "60s")
 	within(t, time.Minute, "every /web/spot task to run", func() (bool, string) {
 		running, waiting := f.tasks("/web/spot")
 		return running == 4, fmt.Sprintf("%d running, %d waiting", running, waiting)
@@ -303,6 +305,7 @@ func TestFaultSpotInterruption(t *testing.T) {
 
 	within(t, 45*time.Second, "the agent drained and a replacement launched, the instance still running", func() (bool, string) {
 		var scheduled, inService bool
+		serving := 0
 		f.world.View(func(v *simulate.View) {
 			for _, w := range v.Schedule() {
 				for _, m := range w.Machines {
@@ -311,9 +314,18 @@ func TestFaultSpotInterruption(t *testing.T) {
 			}
 			in, _ := v.Instance(victim)
 			inService = in.Lifecycle == simulate.LifecycleInService
+			for _, a := range v.Agents() {
+				if a.InstanceID == victim {
+					serving = len(a.Tasks())
+				}
+			}
 		})
 		desired, _ := f.group()
-		return scheduled && desired == 3 && inService, fmt.Sprintf("machine scheduled %v, desired %d, %s in service %v", scheduled, desired, victim, inService)
+		if scheduled && serving == 0 {
+			t.Fatalf("the drained agent's tasks were killed at once; they should serve until it goes down")
+		}
+		return scheduled && desired == 3 && inService && serving == 2,
+			fmt.Sprintf("machine scheduled %v, desired %d, %s in service %v with %d tasks", scheduled, desired, victim, inService, serving)
 	})
 	t.Logf("drained and a replacement launched %s after the warning", time.Since(noticed).Round(time.Second))
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/marmot-project/marmot/cost"
 	"github.com/marmot-project/marmot/election"
+	"github.com/marmot-project/marmot/hibernator"
 	marmotd "github.com/marmot-project/marmot/internal/daemon"
 	"github.com/marmot-project/marmot/policy"
 )
@@ -49,6 +50,9 @@ type config struct {
 	activatorListen string
 	haproxyURLs     []string
 	nginxLogs       []string
+	// lbProbeURLs are the load balancers' frontends whose fallback must reach an activator before
+	// anything sleeps; none: not checked.
+	lbProbeURLs     []string
 	dryRun          bool
 	interval        time.Duration
 	trafficInterval time.Duration
@@ -78,7 +82,7 @@ type config struct {
 // parseConfig reads the flags and checks them all, returning every problem at once.
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
-	var marathonURLs, haproxyURLs, nginxLogs marmotd.ListFlag
+	var marathonURLs, haproxyURLs, nginxLogs, lbProbeURLs marmotd.ListFlag
 	var logLevel string
 	var cpuPrice, memPrice float64
 	var ha marmotd.HAFlags
@@ -90,6 +94,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.listen, "listen", ":9102", "`address` for /metrics, /status, /healthz, /readyz and the status page")
 	fs.StringVar(&c.activatorListen, "activator-listen", ":9103", "`address` of the activator, where load balancers send requests for sleeping apps")
 	fs.Var(&haproxyURLs, "haproxy-stats-url", "HAProxy stats CSV `URL` of a marathon-lb, e.g. 'http://lb-1:9090/haproxy?stats;csv' (user:password@ for stats auth); repeatable")
+	fs.Var(&lbProbeURLs, "lb-probe-url", "frontend `URL` of a load balancer, e.g. http://marathon-lb.marathon.mesos:80; no app sleeps until a probe through it (Host "+hibernator.ProbeHost+") reached an activator recently, proving its fallback; repeatable or comma-separated")
 	fs.Var(&nginxLogs, "nginx-access-log", "`path` of an nginx access log in the marmot log_format; repeatable")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "plan and report, change nothing: no app is put to sleep or woken (the activator still answers, with 503 for sleeping apps)")
 	fs.DurationVar(&c.interval, "interval", 30*time.Second, "periodic reconcile; Marathon events trigger one sooner")
@@ -116,7 +121,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if c.version {
 		return c, nil
 	}
-	c.marathonURLs, c.haproxyURLs, c.nginxLogs = marathonURLs, haproxyURLs, nginxLogs
+	c.marathonURLs, c.haproxyURLs, c.nginxLogs, c.lbProbeURLs = marathonURLs, haproxyURLs, nginxLogs, lbProbeURLs
 
 	var errs marmotd.Problems
 	add := errs.Add
@@ -130,6 +135,11 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	for i, u := range c.haproxyURLs {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			add("--haproxy-stats-url[%d]: %q is not an http(s) URL, e.g. 'http://lb-1:9090/haproxy?stats;csv'", i, redact(u))
+		}
+	}
+	for i, u := range c.lbProbeURLs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
+			add("--lb-probe-url[%d]: %q is not an http(s) URL without user info, e.g. 'http://marathon-lb.marathon.mesos:80'", i, redact(u))
 		}
 	}
 	for _, d := range []struct {

@@ -255,3 +255,39 @@ func (b *balancers) waitBackend(app string, want bool) {
 
 // statsURL is HAProxy's statistics CSV, as marathon-lb exposes it.
 func (b *balancers) statsURL() string { return "http://" + b.statsAddr + "/haproxy?stats;csv" }
+
+// TestLBProbeFailsWithoutTheFallback runs a real nginx whose default server is nixy's own, which
+// answers 503 for hosts without a server instead of sending them to the activator: the probe through
+// it must fail, since every request to a sleeping app would be lost there.
+func TestLBProbeFailsWithoutTheFallback(t *testing.T) {
+	nginx := daemontest.Binary(t, "nginx")
+	dir, addr := t.TempDir(), daemontest.Addr(t)
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
+	var n strings.Builder
+	fmt.Fprintf(&n, "daemon off;\n%s\nmaster_process on;\nworker_processes 1;\npid %[2]s/nginx.pid;\nerror_log %[2]s/error.log;\n"+
+		"events { worker_connections 64; }\nhttp {\n  access_log off;\n", user, dir)
+	for _, tmp := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		fmt.Fprintf(&n, "  %s_temp_path %s/%s;\n", tmp, dir, tmp)
+	}
+	fmt.Fprintf(&n, "  server { listen %s default_server; server_name _; location / { return 503; } }\n}\n", addr)
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(n.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	daemontest.Start(t, nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	p := hibernator.NewLBProber(hibernator.LBProberConfig{URLs: []string{"http://" + addr}, Timeout: 5 * time.Second}, nil, nil)
+	daemontest.Eventually(t, "a probe answered by nginx itself", func() error {
+		p.ProbeAll(t.Context())
+		st := p.Status()[0]
+		if st.OK || !strings.Contains(st.LastError, "503") {
+			return fmt.Errorf("ok %v, error %q", st.OK, st.LastError)
+		}
+		return nil
+	})
+	if u := p.Unverified(); len(u) != 1 {
+		t.Fatalf("unverified %v", u)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marmot-project/marmot/hibernator"
 	"github.com/marmot-project/marmot/hibernator/daemontest"
 	"github.com/marmot-project/marmot/policy"
 	"github.com/marmot-project/marmot/simulate"
@@ -142,6 +143,8 @@ func (c *cluster) startHibernator() *hibernatorProcess {
 		"--listen", c.listen, "--activator-listen", c.act,
 		"--haproxy-stats-url", c.lb.statsURL(),
 		"--nginx-access-log", c.lb.logPath,
+		// Nothing sleeps unless a probe through each balancer's fallback reaches the activator.
+		"--lb-probe-url", "http://" + c.lb.httpAddr + ",http://" + c.lb.nginxAddr,
 		"--interval", "500ms", "--traffic-interval", "200ms", "--recheck-after", "100ms",
 		"--log-level", "debug",
 	}
@@ -311,6 +314,30 @@ func TestEndToEnd(t *testing.T) {
 		return nil
 	})
 	h := c.startHibernator()
+
+	t.Run("probes through both load balancers' fallbacks reach the activator", func(t *testing.T) {
+		daemontest.Eventually(t, "lb probes ok", func() error {
+			var st hibernator.Status
+			if err := getJSON("http://"+c.listen+"/status", &st); err != nil {
+				return err
+			}
+			if len(st.LBProbes) != 2 {
+				return fmt.Errorf("lb_probes %+v", st.LBProbes)
+			}
+			for _, p := range st.LBProbes {
+				if !p.OK {
+					return fmt.Errorf("%s: %s", p.URL, p.LastError)
+				}
+			}
+			return nil
+		})
+		m := metricsOf(t, c.listen)
+		for _, lb := range []string{haproxy, nginx} {
+			if line := fmt.Sprintf(`marmot_hibernator_lb_probe_ok{url="http://%s"} 1`, lb); !strings.Contains(m, line) {
+				t.Errorf("/metrics lacks %s", line)
+			}
+		}
+	})
 
 	// Traffic flows to awake apps through both load balancers.
 	c.wantApp(haproxy, "docs.example.com", "/hello", docs)
@@ -487,4 +514,16 @@ func (c *cluster) statusObservedAfter(t time.Time) error {
 		return fmt.Errorf("observed at %s", st.ObservedAt)
 	}
 	return nil
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }

@@ -79,8 +79,10 @@ type daemon struct {
 	activatorHandler http.Handler
 	metrics          *hibernator.LoopMetrics
 	nginx            []*hibernator.NginxAccessLog
-	status           net.Listener
-	act              net.Listener
+	// prober is nil without --lb-probe-url.
+	prober *hibernator.LBProber
+	status net.Listener
+	act    net.Listener
 	// glue is Marathon, for the routes a follower keeps.
 	glue marathonGlue
 	// elector is nil without --zk: this replica always leads.
@@ -117,12 +119,20 @@ func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
 
 	d.metrics = hibernator.NewLoopMetrics(d.reg)
 	waker := hibernator.NewMarathonWaker(hibernator.WakerConfig{DryRun: cfg.dryRun, Now: e.now, Policy: d.current.Load}, glue, d.metrics, log.Named("waker"))
-	d.activator = hibernator.NewActivator(activatorConfig(cfg.policy), waker, hibernator.NewActivatorMetrics(d.reg), log.Named("activator"), nil)
+	actCfg := activatorConfig(cfg.policy)
+	actCfg.ID = replicaID(cfg)
+	d.activator = hibernator.NewActivator(actCfg, waker, hibernator.NewActivatorMetrics(d.reg), log.Named("activator"), nil)
 	// Requests the activator takes count as use while they are open, on the hibernator's clock.
 	d.activatorHandler = hibernator.CountUse(d.activator, activatorTraffic, e.now)
+	var fallback hibernator.FallbackCheck
+	if len(cfg.lbProbeURLs) > 0 {
+		// Probes are real requests: they run on the wall clock, whatever clock the loop runs on.
+		d.prober = hibernator.NewLBProber(hibernator.LBProberConfig{URLs: cfg.lbProbeURLs, Interval: cfg.trafficInterval, Now: time.Now}, d.reg, log.Named("lb-probe"))
+		fallback = d.prober
+	}
 	d.loop = hibernator.NewLoop(hibernator.LoopConfig{
 		Interval: cfg.interval, TrafficInterval: cfg.trafficInterval, RecheckAfter: cfg.recheckAfter, DryRun: cfg.dryRun, Now: e.now,
-	}, hibernator.LoopDeps{Marathon: glue, Waker: waker, Sources: sources, Routes: d.activator, Metrics: d.metrics, Log: log.Named("loop")}, cfg.policy)
+	}, hibernator.LoopDeps{Marathon: glue, Waker: waker, Sources: sources, Routes: d.activator, Fallback: fallback, Metrics: d.metrics, Log: log.Named("loop")}, cfg.policy)
 
 	// Listen before anything runs, so that a port in use is an error at start, not a log line later.
 	if d.status, err = net.Listen("tcp", cfg.listen); err != nil {
@@ -138,6 +148,18 @@ func newDaemon(cfg *config, log *zap.Logger, e env) (*daemon, error) {
 		return nil, fmt.Errorf("--zk: %w", err)
 	}
 	return d, nil
+}
+
+// replicaID names this replica in the activator's answer to a load balancer's probe: "1" for the only
+// one, the host name when several run (--zk).
+func replicaID(cfg *config) string {
+	if cfg.election == nil {
+		return "1"
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "1"
 }
 
 // currentPolicy is the policy in force, for the parts that follow reloads (the loop has its own copy).
@@ -212,8 +234,12 @@ func (d *daemon) serve(ctx context.Context) error {
 		wg.Go(func() { d.followRoutes(loopCtx) })
 	}
 	wg.Go(func() { marmotd.Reloads(loopCtx, d.env.hup, d.reload) })
+	if d.prober != nil {
+		// Every replica probes: the load balancers may send the probe to any replica's activator.
+		wg.Go(func() { d.prober.Run(loopCtx) })
+	}
 	d.log.Info("hibernator started", zap.String("listen", d.status.Addr().String()), zap.String("activator", d.act.Addr().String()), zap.Bool("election", d.elector != nil),
-		zap.Strings("marathon", d.cfg.marathonURLs), zap.Bool("dry_run", d.cfg.dryRun),
+		zap.Strings("marathon", d.cfg.marathonURLs), zap.Bool("dry_run", d.cfg.dryRun), zap.Strings("lb_probe", d.cfg.lbProbeURLs),
 		zap.String("cost_region", d.cfg.costRegion), zap.Float64("cost_cpu_hour", d.cfg.costRate.CPUHour), zap.Float64("cost_gib_hour", d.cfg.costRate.GiBHour))
 
 	var err error

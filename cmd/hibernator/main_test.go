@@ -33,14 +33,14 @@ func TestConfigListsEveryError(t *testing.T) {
 	var stderr bytes.Buffer
 	code := run(context.Background(), []string{
 		"--marathon-url", "marathon:8080", "--listen", "nowhere", "--activator-listen", ":9103",
-		"--haproxy-stats-url", "http://user:s3cret@", "--interval", "0s", "--recheck-after", "-1s",
+		"--haproxy-stats-url", "http://user:s3cret@", "--lb-probe-url", "marathon-lb:80,http://lb:80,http://u:s3cret@lb:80", "--interval", "0s", "--recheck-after", "-1s",
 		"--log-level", "chatty", "--policy", bad, "--cost-region", "mars-north-1", "--cost-memory-price", "-0.01", "extra",
 	}, io.Discard, &stderr, env{now: time.Now})
 	if code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
 	for _, want := range []string{
-		"--marathon-url: marathon urls[0]", `--listen: "nowhere"`, "--haproxy-stats-url[0]", "--interval: 0s",
+		"--marathon-url: marathon urls[0]", `--listen: "nowhere"`, "--haproxy-stats-url[0]", `--lb-probe-url[0]: "marathon-lb:80"`, "--lb-probe-url[2]", "--interval: 0s",
 		"--recheck-after: -1s", `--log-level: "chatty"`, "idle.minimum: 30s is too short", "hold.timeout:", `unexpected arguments ["extra"]`,
 		`--cost-region: "mars-north-1" has no built-in prices (eu-central-1, eu-west-1, us-east-1, us-west-2)`, "--cost-memory-price: -0.01 is not a price",
 	} {

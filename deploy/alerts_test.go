@@ -108,6 +108,7 @@ func exportedMetrics(t *testing.T) (*exported, map[string]map[string][]string) {
 	}
 	hibernator.NewLoopMetrics(e)
 	hibernator.NewActivatorMetrics(e)
+	hibernator.NewLBProber(hibernator.LBProberConfig{URLs: []string{"http://marathon-lb.marathon.mesos:80"}}, e, nil)
 	election.NewMetrics("autoscaler", e)
 	election.NewMetrics("hibernator", e)
 	families, err := e.Gather()

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -241,19 +240,7 @@ func (w *World) renderNotice(m *noticeMessage) {
 // on the world's random generator (whose sequence every other id depends on).
 func derivedUUID(name string) string {
 	sum := sha256.Sum256([]byte(name))
-	sum[6] = sum[6]&0x0f | 0x40
-	sum[8] = sum[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], sum[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], sum[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], sum[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], sum[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], sum[10:16])
-	return string(out[:])
+	return uuidString([16]byte(sum[:16]))
 }
 
 func (w *World) messageID(m *noticeMessage) string {

@@ -282,6 +282,11 @@ func (w *World) uuid() string {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], w.rng.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], w.rng.Uint64())
+	return uuidString(b)
+}
+
+// uuidString formats 16 bytes as a version-4 UUID (setting the version and variant bits).
+func uuidString(b [16]byte) string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	var out [36]byte

@@ -69,7 +69,28 @@ func runWithZooKeeper(m *testing.M) int {
 	}
 	defer srv.stop()
 	zkAddr = srv.addr
+	if err := createTestRoot(zkAddr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
+}
+
+// testRoot is the parent of every test's election path. It is created open to all before any test
+// runs: the tests run in parallel, and TestDigestAuth, creating it first, would give it an ACL that
+// keeps every test without the password from creating its own path under it.
+const testRoot = "/marmot-test"
+
+func createTestRoot(addr string) error {
+	c, _, err := zk.Connect([]string{addr}, 10*time.Second, zk.WithLogInfo(false), zk.WithLogger(quiet{}))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Create(testRoot, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+		return fmt.Errorf("creating %s: %w", testRoot, err)
+	}
+	return nil
 }
 
 // zkServer is a ZooKeeper started by scripts/zookeeper.sh.
@@ -137,7 +158,7 @@ func testPath(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "/marmot-test/" + unsafePath.ReplaceAllString(t.Name(), "_") + "-" + g[:8] + "/leader"
+	return testRoot + "/" + unsafePath.ReplaceAllString(t.Name(), "_") + "-" + g[:8] + "/leader"
 }
 
 // adminConn is a plain client for looking at and meddling with the election from outside.

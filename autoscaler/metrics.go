@@ -43,6 +43,7 @@ type metrics struct {
 	policyReloads     *prometheus.CounterVec   // result
 	policyOK          prometheus.Gauge
 	notices           *prometheus.CounterVec // kind
+	futureTimes       *prometheus.CounterVec // kind
 	reclaimsPending   prometheus.Gauge
 }
 
@@ -122,13 +123,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		policyReloads:   counter("policy_reloads_total", "Policy reloads (SIGHUP) by result; on error the last good policy stays in force.", "result"),
 		policyOK:        single("policy_last_reload_ok", "1 when the last policy reload succeeded (or none was tried)."),
 		notices:         counter("notices_total", "Notices read from the notice queue, by kind (each event once, however often the queue delivers it).", "kind"),
+		futureTimes:     counter("future_timestamps_total", "Times from another clock (an agent's registration, an instance's launch, a failed launch) found ahead of the autoscaler's own clock, each counted once; they are read as the moment first seen.", "kind"),
 		reclaimsPending: single("reclaims_pending", "Instances the cloud has announced it reclaims (spot interruption notices) whose drain is not past its termination yet."),
 	}
 	for _, c := range []prometheus.Collector{
 		m.agents, m.agentsByReason, m.groupDesired, m.groupMin, m.groupMax, m.groupBackoff, m.capacity, m.allocated,
 		m.utilization, m.waiting, m.frozen, m.drainsInProgress, m.scaleUps, m.scaleDowns, m.drainsStarted, m.drainsAborted,
 		m.drainDuration, m.actions, m.reconciles, m.reconcileDuration, m.lastSuccess, m.ready, m.sourceErrors,
-		m.cloudDuration, m.cloudErrors, m.policyReloads, m.policyOK, m.notices, m.reclaimsPending,
+		m.cloudDuration, m.cloudErrors, m.policyReloads, m.policyOK, m.notices, m.futureTimes, m.reclaimsPending,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -145,6 +147,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, k := range cloud.NoticeKinds() {
 		m.notices.WithLabelValues(string(k))
+	}
+	for _, k := range aheadKinds {
+		m.futureTimes.WithLabelValues(k)
 	}
 	for _, c := range cloud.Calls() {
 		m.cloudDuration.WithLabelValues(c)

@@ -142,14 +142,19 @@ func (l *Loop) deleteNotices(ctx context.Context, notices []cloud.Notice) {
 	}
 }
 
-// reclaimAt returns when the cloud reclaims an instance, zero when no notice says so.
-func (l *Loop) reclaimAt(instanceID string) time.Time {
+// reclaimTimes returns when the cloud reclaims each instance a held notice names, by instance id;
+// nil when none is held (a lookup in it then finds the zero time).
+func (l *Loop) reclaimTimes() map[string]time.Time {
 	l.noticeMu.Lock()
 	defer l.noticeMu.Unlock()
-	if r, ok := l.reclaims[instanceID]; ok {
-		return r.At
+	if len(l.reclaims) == 0 {
+		return nil
 	}
-	return time.Time{}
+	out := make(map[string]time.Time, len(l.reclaims))
+	for id, r := range l.reclaims {
+		out[id] = r.At
+	}
+	return out
 }
 
 // settleNotices deletes the spot interruption notices that no restart needs any more: their

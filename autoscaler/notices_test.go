@@ -205,12 +205,12 @@ func TestReaderRetriesAFailedReceive(t *testing.T) {
 		w.loop.readNotices(ctx)
 	}()
 	deadline := time.Now().Add(30 * time.Second)
-	for w.loop.reclaimAt("i-3").IsZero() && time.Now().Before(deadline) {
+	for w.loop.reclaimTimes()["i-3"].IsZero() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
 	<-done
-	if w.loop.reclaimAt("i-3").IsZero() {
+	if w.loop.reclaimTimes()["i-3"].IsZero() {
 		t.Fatal("the notice was never taken after the failed receive")
 	}
 	if v, _ := w.metricValue("marmot_autoscaler_source_errors_total", map[string]string{"source": "notices"}); v != 1 {

@@ -52,7 +52,7 @@ type sourceCache struct {
 	typesRead map[string]bool             // instance types asked of the cloud for a shape
 	groupPool map[string]string           // pool of each group ever seen, for leftovers
 	notOurs   map[string]bool             // machine IPs in maintenance that are no instance of ours
-	ahead     map[string]aheadSeen        // times from other clocks that were ahead of ours (skew.go)
+	ahead     map[aheadKey]aheadSeen      // times from other clocks that were ahead of ours (skew.go)
 }
 
 type cachedGroups struct {
@@ -80,7 +80,7 @@ func newSourceCache() *sourceCache {
 	return &sourceCache{
 		groups: map[string]cachedGroups{}, launch: map[string]groupActivity{}, shapes: map[string]policy.Resources{},
 		typesRead: map[string]bool{},
-		groupPool: map[string]string{}, notOurs: map[string]bool{}, ahead: map[string]aheadSeen{},
+		groupPool: map[string]string{}, notOurs: map[string]bool{}, ahead: map[aheadKey]aheadSeen{},
 	}
 }
 
@@ -304,8 +304,8 @@ func (l *Loop) buildPools(pol *policy.AutoscalerPolicy, obs *observation) {
 		}
 	}
 	obs.pools = make(map[string]*poolView, len(pol.Pools))
-	ahead := map[string]bool{}
-	defer l.cache.forgetAhead(ahead)
+	round := buildRound{now: now, ahead: map[aheadKey]bool{}, reclaims: l.reclaimTimes()}
+	defer l.cache.forgetAhead(round.ahead)
 	for _, pp := range pol.Pools {
 		cg := l.cache.groups[pp.Name]
 		pv := &poolView{groups: cg.groups}
@@ -318,7 +318,7 @@ func (l *Loop) buildPools(pol *policy.AutoscalerPolicy, obs *observation) {
 			if a.Pool != pp.Name {
 				continue
 			}
-			a.RegisteredAt = l.cache.onOurClock("agent "+a.ID, a.RegisteredAt, now, ahead)
+			a.RegisteredAt = l.onOurClock(aheadAgentRegistered, a.ID, a.RegisteredAt, now, round.ahead)
 			snap.Agents = append(snap.Agents, a)
 			for _, t := range a.Tasks {
 				if _, done := snap.Apps[t.AppID]; !done {
@@ -328,7 +328,7 @@ func (l *Loop) buildPools(pol *policy.AutoscalerPolicy, obs *observation) {
 		}
 		for _, g := range cg.groups {
 			l.cache.groupPool[g.Name] = pp.Name
-			snap.Groups = append(snap.Groups, l.policyGroup(g, now, ahead))
+			snap.Groups = append(snap.Groups, l.policyGroup(g, round))
 		}
 		l.learnShapes(snap)
 		obs.pools[pp.Name] = pv
@@ -343,14 +343,23 @@ func (obs *observation) labelsOf(appID string) map[string]string {
 	return obs.mesos.AppLabels[appID]
 }
 
+// buildRound is what one buildPools reads once for every pool: the time, the outside times found
+// ahead of it, and the reclaim times of the spot interruption notices held.
+type buildRound struct {
+	now      time.Time
+	ahead    map[aheadKey]bool
+	reclaims map[string]time.Time // by instance id
+}
+
 // policyGroup turns a cloud group into the planner's view of it, with the cloud's times on the loop's
-// clock (ahead collects the keys of those that were ahead of it).
-func (l *Loop) policyGroup(g cloud.Group, now time.Time, ahead map[string]bool) policy.Group {
+// clock and the held notices' reclaim times.
+func (l *Loop) policyGroup(g cloud.Group, round buildRound) policy.Group {
+	now := round.now
 	pg := policy.Group{
 		Name: g.Name, Min: g.Min, Max: g.Max, Desired: g.Desired, InstanceType: g.InstanceType,
 		Shape: l.cache.shapes[g.InstanceType], LastLaunchFailure: l.cache.launch[g.Name].failure,
 	}
-	pg.LastLaunchFailure.At = l.cache.onOurClock("launch failure "+g.Name, pg.LastLaunchFailure.At, now, ahead)
+	pg.LastLaunchFailure.At = l.onOurClock(aheadLaunchFailure, g.Name, pg.LastLaunchFailure.At, now, round.ahead)
 	if g.Suspends("Terminate") {
 		// AWS would not terminate a drained instance (Nomad Autoscaler #911): to the planner the group
 		// is at its min size, so nothing of it is drained.
@@ -359,13 +368,13 @@ func (l *Loop) policyGroup(g cloud.Group, now time.Time, ahead map[string]bool) 
 	for _, in := range g.Instances {
 		pi := policy.Instance{
 			ID: in.ID, PrivateIP: in.PrivateIP, Lifecycle: policy.Lifecycle(in.Lifecycle),
-			LaunchTime:           l.cache.onOurClock("instance "+in.ID, in.LaunchTime, now, ahead),
+			LaunchTime:           l.onOurClock(aheadInstanceLaunch, in.ID, in.LaunchTime, now, round.ahead),
 			ProtectedFromScaleIn: in.ProtectedFromScaleIn,
 		}
 		if mark, ok := drainMarkOf(in.Tags, now); ok {
 			pi.DrainMark = mark
 		}
-		pi.ReclaimAt = l.reclaimAt(in.ID)
+		pi.ReclaimAt = round.reclaims[in.ID]
 		pg.Instances = append(pg.Instances, pi)
 	}
 	return pg

@@ -29,6 +29,10 @@ func TestAgentRegisteredAheadOfOurClockAgesFromWhenFirstSeen(t *testing.T) {
 	if d, _ := drainOf(w.reconcile(), "i-3"); d.Action != policy.DrainStart {
 		t.Errorf("agent-3 three and a half minutes after it was first seen: %+v, want a drain start", d)
 	}
+	// Each agent's time is counted once, however many reconciles see it.
+	if v, _ := w.metricValue("marmot_autoscaler_future_timestamps_total", map[string]string{"kind": "agent_registered"}); v != 3 {
+		t.Errorf("future_timestamps_total{kind=agent_registered} = %g, want 3", v)
+	}
 }
 
 func agentReason(rep Report, agentID string) policy.Reason {

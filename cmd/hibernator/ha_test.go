@@ -23,11 +23,11 @@ import (
 	"github.com/marmot-project/marmot/simulate/serve"
 )
 
-// putDocsToSleep puts /web/docs to sleep as a hibernator would have, and returns a counter of the
-// PUTs Marathon receives for it from now on.
-func putDocsToSleep(t *testing.T, c *serve.Cluster) func() int {
+// labelDocsAsleep scales /web/docs to zero with the labels a hibernator writes, remembering
+// instances to wake it with, as a hibernator that ran before the one under test would have left it.
+// It returns the app as it was before.
+func labelDocsAsleep(t *testing.T, g marathonGlue, instances string) hibernator.App {
 	t.Helper()
-	g := newGlue(t, c)
 	ctx := context.Background()
 	docs, err := g.App(ctx, "/web/docs")
 	if err != nil {
@@ -35,10 +35,20 @@ func putDocsToSleep(t *testing.T, c *serve.Cluster) func() int {
 	}
 	zero := 0
 	labels := docs.Labels
-	labels[policy.LabelHibernatedInstances], labels[policy.LabelHibernatedAt] = "1", "2026-01-05T00:00:00Z"
+	labels[policy.LabelHibernatedInstances], labels[policy.LabelHibernatedAt] = instances, "2026-01-05T00:00:00Z"
 	if err := g.Update(ctx, "/web/docs", hibernator.AppUpdate{Instances: &zero, Labels: labels}); err != nil {
 		t.Fatal(err)
 	}
+	return docs
+}
+
+// putDocsToSleep puts /web/docs to sleep as a hibernator would have, and returns a counter of the
+// PUTs Marathon receives for it from now on.
+func putDocsToSleep(t *testing.T, c *serve.Cluster) func() int {
+	t.Helper()
+	g := newGlue(t, c)
+	ctx := context.Background()
+	labelDocsAsleep(t, g, "1")
 	daemontest.Eventually(t, "/web/docs at zero", func() error {
 		if deps, _ := g.Deployments(ctx); len(deps) > 0 {
 			return io.ErrNoProgress

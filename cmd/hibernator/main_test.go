@@ -236,17 +236,8 @@ func TestDryRunChangesNothingAndTheActivatorSaysSo(t *testing.T) {
 	c := simulated(t)
 	g := newGlue(t, c)
 	ctx := context.Background()
-	docs, err := g.App(ctx, "/web/docs")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Asleep, as a hibernator put it before this one started with --dry-run.
-	zero := 0
-	labels := docs.Labels
-	labels[policy.LabelHibernatedInstances], labels[policy.LabelHibernatedAt] = "1", "2026-01-05T00:00:00Z"
-	if err := g.Update(ctx, "/web/docs", hibernator.AppUpdate{Instances: &zero, Labels: labels}); err != nil {
-		t.Fatal(err)
-	}
+	labelDocsAsleep(t, g, "1")
 	status, activator, _ := daemonUnderTest(t, c, nil, "--dry-run")
 	req, _ := http.NewRequest(http.MethodGet, "http://"+activator+"/", nil)
 	req.Host = "docs.example.com"
@@ -306,18 +297,7 @@ func TestCostFlags(t *testing.T) {
 // saves but no cost per hour: the hibernator sees no instance, so it does not know what they cost.
 func TestThePagePricesSavingsAndShowsNoCost(t *testing.T) {
 	c := simulated(t)
-	g := newGlue(t, c)
-	ctx := context.Background()
-	docs, err := g.App(ctx, "/web/docs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	zero := 0
-	labels := docs.Labels
-	labels[policy.LabelHibernatedInstances], labels[policy.LabelHibernatedAt] = "2", "2026-01-05T00:00:00Z"
-	if err := g.Update(ctx, "/web/docs", hibernator.AppUpdate{Instances: &zero, Labels: labels}); err != nil {
-		t.Fatal(err)
-	}
+	docs := labelDocsAsleep(t, newGlue(t, c), "2")
 	status, _, _ := daemonUnderTest(t, c, nil, "--cost-region", "eu-west-1", "--cost-cpu-price", "0.05")
 	m := metricsOf(t, status)
 	for _, want := range []string{"marmot_cost_hibernation_cpu_price_dollars_per_core_hour 0.05\n", "marmot_cost_hibernation_memory_price_dollars_per_gib_hour 0.00425\n"} {

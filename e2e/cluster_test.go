@@ -190,8 +190,7 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Agents on a loopback network of this cluster's own, as the fault clusters' (nextNetwork).
-	sc.Network = fmt.Sprintf("127.%d.0.0/16", 2+int(nextNetwork.Add(1))%250)
+	sc.Network = loopbackNetwork(t)
 	w, err := simulate.New(sc, simulate.NewRealClock(sc.StartTime(), speed), simulate.Options{})
 	if err != nil {
 		t.Fatal(err)

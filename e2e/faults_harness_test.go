@@ -3,13 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -86,14 +84,18 @@ type simOptions struct {
 	realTime bool
 }
 
-// nextNetwork numbers the fault clusters' loopback networks: from a random start, so that two test
-// processes on the machine rarely meet, and counting up, so that the clusters of one process (the
-// long waiting tests run in parallel) never do.
-var nextNetwork = func() *atomic.Int64 {
-	var n atomic.Int64
-	n.Store(rand.Int64N(250))
-	return &n
-}()
+// loopbackNetwork claims a loopback network of the test's own for its agents (simulate.ClaimLoopbackNetwork):
+// other simulators on the machine (other tests and packages run at the same time, a demo) would put
+// a task on the same host:port, which would answer, or fail to bind, for ours.
+func loopbackNetwork(t *testing.T) string {
+	t.Helper()
+	network, release, err := simulate.ClaimLoopbackNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return network
+}
 
 // startFaultSim serves the scenario. Its agents get a loopback network of their own (127.N.0.0/16):
 // other simulators on the machine (other tests, a demo) use 127.1.0.0/16, and a task of theirs on the
@@ -113,7 +115,7 @@ func startFaultSim(t *testing.T, o simOptions) *faultSim {
 		offset, pace = 0, 1
 	}
 	start := time.Now().Add(offset).UTC().Truncate(time.Second)
-	network := fmt.Sprintf("127.%d.0.0/16", 2+int(nextNetwork.Add(1))%250)
+	network := loopbackNetwork(t)
 	sc, err := simulate.ParseScenario(fmt.Appendf(nil, faultScenario, start.Format(time.RFC3339), network, o.agents, o.spot, o.apps))
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -90,9 +89,14 @@ func newCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	sc.Start = c.clock.Now().UTC().Format(time.RFC3339)
-	// Agents on a loopback network of this test's own: other simulators on the machine (other tests,
-	// a demo) use 127.1.0.0/16, and a task of theirs on the same host:port would answer for ours.
-	sc.Network = fmt.Sprintf("127.%d.0.0/16", 2+rand.IntN(250))
+	// Agents on a loopback network of this test's own: other simulators on the machine (other tests
+	// and packages run at the same time, a demo) would put a task on the same host:port.
+	network, release, err := simulate.ClaimLoopbackNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	sc.Network = network
 	if c.world, err = simulate.New(sc, c.clock, simulate.Options{}); err != nil {
 		t.Fatal(err)
 	}

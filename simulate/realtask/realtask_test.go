@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,9 +21,13 @@ func newWorld(t *testing.T) (*simulate.World, *simulate.VirtualClock) {
 	}
 	clock := simulate.NewVirtualClock(sc.StartTime())
 	// Agents on a loopback network of this test's own: other packages' simulators (run by go test at
-	// the same time) and a demo use 127.1.0.0/16, and a task of theirs on the same host:port would
-	// answer for ours.
-	sc.Network = fmt.Sprintf("127.%d.0.0/16", 2+rand.IntN(250))
+	// the same time) and a demo would put a task on the same host:port.
+	network, release, err := simulate.ClaimLoopbackNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	sc.Network = network
 	w, err := simulate.New(sc, clock, simulate.Options{})
 	if err != nil {
 		t.Fatal(err)
